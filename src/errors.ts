@@ -35,6 +35,7 @@ export type BrokerErrorCode =
   | 'ERR_KEYS_UNAVAILABLE'
   | 'ERR_KEY_STORE_CORRUPT'
   | 'ERR_CONFIG'
+  | 'ERR_UNIMPLEMENTED'
   | 'ERR_INTERNAL'
 
 export class BrokerError extends Error {

@@ -1,0 +1,11 @@
+export { formatDuration, parseDuration } from './duration.js'
+export { ConfigError, loadConfig, parseConfig } from './load.js'
+export type {
+  BrokerConfig,
+  GrantConfig,
+  GrantTokenConfig,
+  ProviderConfig,
+  RouteConfig,
+  SecretConfig,
+  TrustedIssuerConfig,
+} from './schema.js'

@@ -1,0 +1,10 @@
+// Original file: proto/keybroker/v1/broker.proto
+
+
+export interface FetchSecretRequest {
+  'name'?: (string);
+}
+
+export interface FetchSecretRequest__Output {
+  'name': (string);
+}

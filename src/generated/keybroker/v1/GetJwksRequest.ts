@@ -1,0 +1,8 @@
+// Original file: proto/keybroker/v1/broker.proto
+
+
+export interface GetJwksRequest {
+}
+
+export interface GetJwksRequest__Output {
+}

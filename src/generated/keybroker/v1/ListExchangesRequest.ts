@@ -1,0 +1,28 @@
+// Original file: proto/keybroker/v1/broker.proto
+
+
+export interface ListExchangesRequest {
+  'subject'?: (string);
+  'kind'?: (string);
+  'decision'?: (string);
+  'since'?: (string);
+  'until'?: (string);
+  'limit'?: (number);
+  'page_token'?: (string);
+  'audience'?: (string);
+  'secret_name'?: (string);
+  'route'?: (string);
+}
+
+export interface ListExchangesRequest__Output {
+  'subject': (string);
+  'kind': (string);
+  'decision': (string);
+  'since': (string);
+  'until': (string);
+  'limit': (number);
+  'page_token': (string);
+  'audience': (string);
+  'secret_name': (string);
+  'route': (string);
+}

@@ -1,0 +1,13 @@
+// Original file: proto/keybroker/v1/broker.proto
+
+import type { Exchange as _keybroker_v1_Exchange, Exchange__Output as _keybroker_v1_Exchange__Output } from '../../keybroker/v1/Exchange.js';
+
+export interface ListExchangesResponse {
+  'exchanges'?: (_keybroker_v1_Exchange)[];
+  'next_page_token'?: (string);
+}
+
+export interface ListExchangesResponse__Output {
+  'exchanges': (_keybroker_v1_Exchange__Output)[];
+  'next_page_token': (string);
+}

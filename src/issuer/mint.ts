@@ -1,0 +1,116 @@
+import { randomBytes, sign } from 'node:crypto'
+import type { SigningAlgorithm, SigningKey } from './key_store.js'
+
+/** RFC 8693 actor chain: the newest actor outermost. */
+export interface ActorClaim {
+  sub: string
+  act?: ActorClaim
+}
+
+/** Claims of a broker access token (RFC 9068 profile). */
+export interface AccessTokenClaims {
+  iss: string
+  sub: string
+  aud: string
+  exp: number
+  iat: number
+  nbf: number
+  jti: string
+  scope: string
+  client_id: string
+  cnf?: { 'x5t#S256': string }
+  act?: ActorClaim
+}
+
+export interface MintInput {
+  issuer: string
+  subject: string
+  audience: string
+  scopes: string[]
+  /** unix seconds */
+  issuedAt: number
+  ttlSeconds: number
+  certThumbprint?: string
+  act?: ActorClaim
+}
+
+export interface MintedToken {
+  token: string
+  claims: AccessTokenClaims
+  kid: string
+}
+
+const DIGEST: Record<SigningAlgorithm, string | null> = {
+  ES256: 'sha256',
+  ES384: 'sha384',
+  EdDSA: null,
+  RS256: 'sha256',
+  PS256: 'sha256',
+}
+
+/** 128 random bits, base64url: unguessable and short enough to index and revoke by. */
+export function newTokenId(): string {
+  return randomBytes(16).toString('base64url')
+}
+
+const encodedHeaders = new Map<string, string>()
+
+function encodedHeader(key: SigningKey): string {
+  let header = encodedHeaders.get(key.kid)
+  if (!header) {
+    header = Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })).toString('base64url')
+    encodedHeaders.set(key.kid, header)
+  }
+  return header
+}
+
+/**
+ * Sign an access token. This is the one hot-path use of node:crypto instead of jose: a
+ * KeyObject signature costs about a quarter of WebCrypto's (CONVENTIONS.md); jose verifies
+ * these tokens in the tests, so the two must agree byte for byte on the JWS format.
+ */
+export function mintAccessToken(key: SigningKey, input: MintInput): MintedToken {
+  const claims: AccessTokenClaims = {
+    iss: input.issuer,
+    sub: input.subject,
+    aud: input.audience,
+    exp: input.issuedAt + input.ttlSeconds,
+    iat: input.issuedAt,
+    nbf: input.issuedAt,
+    jti: newTokenId(),
+    scope: input.scopes.join(' '),
+    client_id: input.subject,
+  }
+  if (input.certThumbprint) claims.cnf = { 'x5t#S256': input.certThumbprint }
+  if (input.act) claims.act = input.act
+  const signingInput = `${encodedHeader(key)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`
+  const signature = signWith(key, Buffer.from(signingInput))
+  return { token: `${signingInput}.${signature.toString('base64url')}`, claims, kid: key.kid }
+}
+
+function signWith(key: SigningKey, data: Buffer): Buffer {
+  const digest = DIGEST[key.alg]
+  if (key.alg === 'PS256') {
+    return sign(digest, data, { key: key.privateKey, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 })
+  }
+  if (key.alg.startsWith('ES')) return sign(digest, data, { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+  return sign(digest, data, key.privateKey)
+}
+
+/**
+ * Split a `scope` claim back into scopes. Proxy scopes are `METHOD /path` pairs, which contain a
+ * space; a METHOD token (upper-case or `*`) followed by a token starting with `/` is one scope.
+ */
+export function splitScopeClaim(scope: string): string[] {
+  const parts = scope.split(' ').filter((p) => p.length > 0)
+  const scopes: string[] = []
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!
+    const next = parts[i + 1]
+    if (/^[A-Z*]+$/.test(part) && next?.startsWith('/')) {
+      scopes.push(`${part} ${next}`)
+      i++
+    } else scopes.push(part)
+  }
+  return scopes
+}

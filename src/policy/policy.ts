@@ -1,0 +1,165 @@
+import type { BrokerConfig, GrantConfig, GrantTokenConfig } from '../config/index.js'
+import { BrokerError } from '../errors.js'
+import type { Identity } from '../identity/identity.js'
+import { compileGlob } from './glob.js'
+import { SpiffeIdIndex } from './spiffe_index.js'
+
+export interface TokenRequest {
+  audience: string
+  scopes: string[]
+  /** 0 = the grant's default_ttl. */
+  ttlSeconds: number
+}
+
+/** What policy allows for one token request: the caller gets exactly this, nothing more. */
+export interface TokenDecision {
+  grant: string
+  audience: string
+  scopes: string[]
+  ttlSeconds: number
+  /** True when the requested ttl was above max_ttl and was cut down. */
+  capped: boolean
+  delegation: GrantConfig['delegation']
+}
+
+interface CompiledGrant {
+  config: GrantConfig
+  matchesOidc?: (identity: Identity) => boolean
+  matchesSubject?: (subject: string) => boolean
+}
+
+export const MAX_SCOPES = 100
+const MAX_SCOPE_LENGTH = 256
+const MAX_AUDIENCE_LENGTH = 256
+/** A plain scope token, or `METHOD /path-glob` for injection-proxy routes. */
+const SCOPE_SYNTAX = /^([\x21-\x7e]+|[A-Z*]+ \/[\x21-\x7e]*)$/
+
+/**
+ * Default-deny policy compiled once per config: `evaluate*` are pure functions of
+ * (identity, request) with no I/O, so they are cheap on the hot path and easy to test.
+ */
+export class Policy {
+  private readonly grants: CompiledGrant[]
+  private readonly spiffeIndex = new SpiffeIdIndex()
+  /** Grants that do not use spiffe_id and so must be checked one by one (usually few). */
+  private readonly otherGrants: number[] = []
+
+  constructor(config: Pick<BrokerConfig, 'grants'>) {
+    this.grants = config.grants.map((grant, i) => {
+      const compiled: CompiledGrant = { config: grant }
+      const m = grant.match
+      if (m.spiffe_id) this.spiffeIndex.add(m.spiffe_id, i)
+      else this.otherGrants.push(i)
+      if (m.subject) compiled.matchesSubject = compileGlob(m.subject)
+      if (m.issuer || m.attributes) {
+        const attrMatchers = Object.entries(m.attributes ?? {}).map(
+          ([name, pattern]) => [name, compileGlob(pattern)] as const,
+        )
+        compiled.matchesOidc = (identity) =>
+          identity.method === 'oidc' &&
+          (m.issuer === undefined || identity.trustName === m.issuer) &&
+          attrMatchers.every(([name, test]) => {
+            const value = identity.attributes[name]
+            return value !== undefined && test(value)
+          })
+      }
+      return compiled
+    })
+  }
+
+  /** Grants that match this identity, in config order (the first is preferred). */
+  matchingGrants(identity: Identity): GrantConfig[] {
+    const indices: number[] = []
+    if (identity.method === 'mtls') indices.push(...this.spiffeIndex.lookup(identity.subject))
+    for (const i of this.otherGrants) {
+      const g = this.grants[i]!
+      if (g.matchesOidc && !g.matchesOidc(identity)) continue
+      if (g.matchesSubject && !g.matchesSubject(identity.subject)) continue
+      if (!g.matchesOidc && !g.matchesSubject) continue
+      indices.push(i)
+    }
+    // A grant with spiffe_id + subject must satisfy both.
+    return [...new Set(indices)]
+      .sort((a, b) => a - b)
+      .map((i) => this.grants[i]!)
+      .filter((g) => !g.config.match.spiffe_id || !g.matchesSubject || g.matchesSubject(identity.subject))
+      .map((g) => g.config)
+  }
+
+  /** Decide a token request: requested scopes ⊆ granted, ttl defaulted and capped. Throws a refusal. */
+  evaluateTokenRequest(identity: Identity, request: TokenRequest): TokenDecision {
+    validateTokenRequest(request)
+    const grants = this.matchingGrants(identity)
+    if (grants.length === 0) {
+      throw new BrokerError('ERR_NO_GRANT', `no grant matches ${identity.subject}`)
+    }
+    const candidates: Array<{ grant: GrantConfig; token: GrantTokenConfig }> = []
+    for (const grant of grants) {
+      for (const token of grant.tokens) if (token.audience === request.audience) candidates.push({ grant, token })
+    }
+    if (candidates.length === 0) {
+      throw new BrokerError(
+        'ERR_AUDIENCE_NOT_GRANTED',
+        `audience "${request.audience}" is not granted to ${identity.subject}`,
+      )
+    }
+    const requested = [...new Set(request.scopes)]
+    const chosen = candidates.find(({ token }) => requested.every((s) => token.scopes.includes(s)))
+    if (!chosen) {
+      const union = new Set(candidates.flatMap(({ token }) => token.scopes))
+      const refused = requested.filter((s) => !union.has(s))
+      const message =
+        refused.length > 0
+          ? `scope not granted for audience "${request.audience}": ${refused.join(', ')}`
+          : `no single grant allows all of the requested scopes together for audience "${request.audience}"`
+      throw new BrokerError('ERR_SCOPE_NOT_GRANTED', message)
+    }
+    const { grant, token } = chosen
+    const wanted = request.ttlSeconds === 0 ? token.default_ttl : request.ttlSeconds
+    const ttlSeconds = Math.min(wanted, token.max_ttl)
+    return {
+      grant: grant.name,
+      audience: request.audience,
+      // No scopes asked for: the caller gets what the grant lists for this audience.
+      scopes: requested.length > 0 ? requested : [...token.scopes],
+      ttlSeconds,
+      capped: wanted > token.max_ttl,
+      delegation: grant.delegation,
+    }
+  }
+
+  /**
+   * May this identity fetch secret `name`? An unknown name and a name granted to someone else get
+   * the same refusal, so callers cannot probe which secrets exist.
+   */
+  evaluateSecretRequest(identity: Identity, name: string): { grant: string } {
+    if (name.length === 0) throw new BrokerError('ERR_INVALID_ARGUMENT', 'name is required')
+    if (name.length > 256) throw new BrokerError('ERR_INVALID_ARGUMENT', 'name is longer than 256 characters')
+    const grant = this.matchingGrants(identity).find((g) => g.secrets.includes(name))
+    if (!grant) throw new BrokerError('ERR_SECRET_NOT_GRANTED', `secret "${name}" is not granted to ${identity.subject}`)
+    return { grant: grant.name }
+  }
+}
+
+function validateTokenRequest(request: TokenRequest): void {
+  if (request.audience.length === 0) {
+    throw new BrokerError('ERR_INVALID_ARGUMENT', 'audience is required (the service the token is for)')
+  }
+  if (request.audience.length > MAX_AUDIENCE_LENGTH) {
+    throw new BrokerError('ERR_INVALID_ARGUMENT', `audience is longer than ${MAX_AUDIENCE_LENGTH} characters`)
+  }
+  if (request.scopes.length > MAX_SCOPES) {
+    throw new BrokerError(
+      'ERR_INVALID_ARGUMENT',
+      `too many scopes: ${request.scopes.length} requested, at most ${MAX_SCOPES} allowed`,
+    )
+  }
+  for (const scope of request.scopes) {
+    if (scope.length === 0 || scope.length > MAX_SCOPE_LENGTH || !SCOPE_SYNTAX.test(scope)) {
+      throw new BrokerError(
+        'ERR_INVALID_ARGUMENT',
+        `invalid scope "${scope.slice(0, 64)}": use a token without spaces, or "METHOD /path" for proxy routes`,
+      )
+    }
+  }
+}

@@ -1,0 +1,224 @@
+import { readFileSync } from 'node:fs'
+import * as grpc from '@grpc/grpc-js'
+import { type Logger, pino } from 'pino'
+import { SqliteAuditStore } from '../audit/index.js'
+import { type Clock, systemClock } from '../clock.js'
+import type { BrokerConfig } from '../config/index.js'
+import { BrokerError } from '../errors.js'
+import { Exchange, type ExchangeEvent } from '../exchange/index.js'
+import { CertificateIdentityCache } from '../identity/mtls.js'
+import { loadOrCreateKek } from '../issuer/kek.js'
+import { SqliteKeyStore } from '../issuer/key_store.js'
+import { SigningKeys } from '../issuer/signing_keys.js'
+import { Policy } from '../policy/policy.js'
+import { loadBrokerProto } from '../proto/load.js'
+import { openDatabase, type SqliteDatabase } from '../storage/database.js'
+import { adminHandlers } from './admin_service.js'
+import { brokerHandlers } from './broker_service.js'
+import { countCertificates, type GrpcListener, listenGrpcTls, type TlsMaterial } from './grpc_listener.js'
+import { type HttpListener, listenHttp, sendJson } from './http_listener.js'
+
+export interface StartOptions {
+  clock?: Clock
+  logger?: Logger
+  /** How long shutdown waits for in-flight calls before cutting them off. */
+  shutdownGraceMs?: number
+}
+
+export interface RunningBroker {
+  grpcPort: number
+  httpPort: number
+  config: BrokerConfig
+  db: SqliteDatabase
+  audit: SqliteAuditStore
+  keys: SigningKeys
+  /** Stop accepting, let in-flight calls finish (bounded), close SQLite. */
+  close(): Promise<void>
+}
+
+/** Largest request message accepted; far above any legitimate request, far below memory trouble. */
+const MAX_REQUEST_BYTES = 1024 * 1024
+const KEY_RELOAD_MS = 10_000
+const KEY_MAINTENANCE_MS = 60_000
+
+function readTlsMaterial(config: BrokerConfig): TlsMaterial | undefined {
+  const tls = config.tls
+  if (!tls) return undefined
+  const read = (path: string, key: string) => {
+    try {
+      return readFileSync(path)
+    } catch (err) {
+      throw new BrokerError('ERR_CONFIG', `${config.sourceFile}: ${key}: cannot read ${path}: ${(err as Error).message}`)
+    }
+  }
+  const cert = read(tls.cert_file, 'tls.cert_file')
+  const key = read(tls.key_file, 'tls.key_file')
+  const bundles = tls.client_ca_files.map((file, i) => {
+    const pem = read(file, `tls.client_ca_files[${i}]`)
+    if (countCertificates(pem.toString('utf8')) === 0) {
+      throw new BrokerError('ERR_CONFIG', `${config.sourceFile}: tls.client_ca_files[${i}]: ${file} holds no PEM certificate`)
+    }
+    return pem
+  })
+  // grpc-js and node:tls take one CA buffer: concatenate every bundle (CONVENTIONS.md).
+  return { cert, key, clientCa: Buffer.concat(bundles.flatMap((b) => [b, Buffer.from('\n')])) }
+}
+
+function splitHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':')
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) }
+}
+
+/** Composition root: the only place concrete classes are built and wired. */
+export async function startBroker(config: BrokerConfig, options: StartOptions = {}): Promise<RunningBroker> {
+  const clock = options.clock ?? systemClock
+  const logger = options.logger ?? pino({ level: process.env.KEYBROKER_LOG_LEVEL ?? 'info' })
+  const tlsMaterial = readTlsMaterial(config)
+  const kek = loadOrCreateKek(config.keys.kek_file)
+  const db = openDatabase(config.audit.path, { busyTimeoutMs: config.audit.write_timeout * 1000 })
+  try {
+    const audit = new SqliteAuditStore(db, { clock })
+    const policyRef = { current: new Policy(config) }
+    const maxTokenLifetimeMs = () =>
+      Math.max(3600, ...config.grants.flatMap((g) => g.tokens.map((t) => t.max_ttl))) * 1000
+    const keys = new SigningKeys(new SqliteKeyStore(db, kek), {
+      algorithm: config.keys.algorithm,
+      rotationPeriodMs: config.keys.rotation_period * 1000,
+      publishAheadMs: config.keys.publish_ahead * 1000,
+      maxTokenLifetimeMs,
+      clock,
+    })
+    await keys.init()
+
+    const observe = (event: ExchangeEvent) => {
+      const line = { exchange_id: event.exchangeId, kind: event.kind, decision: event.decision, latency_us: event.latencyUs, code: event.code }
+      if (event.decision === 'error') logger.warn(line, 'exchange failed')
+      else logger.info(line, 'exchange')
+    }
+    const exchange = new Exchange({
+      issuer: () => config.issuer,
+      policy: () => policyRef.current,
+      keys,
+      audit,
+      certificates: new CertificateIdentityCache(),
+      clock,
+      observe,
+    })
+    const onUnexpected = (err: unknown) => logger.error({ err }, 'unexpected error in handler')
+
+    const proto = loadBrokerProto()
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
+      'grpc.max_concurrent_streams': 1000,
+    })
+    let grpcListener: GrpcListener | undefined
+    server.addService(
+      proto.keybroker.v1.Broker.service,
+      brokerHandlers({ exchange, listener: () => grpcListener, onUnexpected }),
+    )
+    server.addService(proto.keybroker.v1.Admin.service, adminHandlers())
+
+    const grpcAddress = splitHostPort(config.listen.grpc)
+    let grpcPort: number
+    if (tlsMaterial) {
+      grpcListener = await listenGrpcTls(server, grpcAddress.host, grpcAddress.port, tlsMaterial, (failure) => {
+        // A handshake that never became a call: still an exchange attempt worth an audit row.
+        audit
+          .append({ kind: 'auth_failure', decision: 'deny', peer: failure.peer, reason: `TLS handshake failed: ${failure.reason}` })
+          .catch((err) => logger.error({ err }, 'could not audit a TLS handshake failure'))
+      })
+      grpcPort = grpcListener.port
+    } else {
+      logger.warn('tls is not configured: gRPC listens in plaintext (local development only; bearer tokens refused)')
+      grpcPort = await new Promise<number>((resolve, reject) =>
+        server.bindAsync(config.listen.grpc, grpc.ServerCredentials.createInsecure(), (err, port) =>
+          err ? reject(err) : resolve(port),
+        ),
+      )
+    }
+
+    const ready = () => {
+      if (!keys.isReady) return 'signing keys not loaded'
+      try {
+        db.prepare('BEGIN IMMEDIATE').run()
+        db.prepare('ROLLBACK').run()
+        return undefined
+      } catch (err) {
+        return `audit database not writable: ${(err as { code?: string }).code ?? 'error'}`
+      }
+    }
+    const httpAddress = splitHostPort(config.listen.http)
+    const httpListener: HttpListener = await listenHttp(
+      httpAddress.host,
+      httpAddress.port,
+      tlsMaterial,
+      {
+        exact: {
+          '/.well-known/jwks.json': (_req, res) => {
+            const body = keys.jwksText()
+            res.writeHead(200, {
+              'content-type': 'application/jwk-set+json',
+              'content-length': Buffer.byteLength(body),
+              // Short cache: a key published ahead must reach verifiers before it signs.
+              'cache-control': `public, max-age=${Math.min(300, Math.max(0, config.keys.publish_ahead / 2))}`,
+            })
+            res.end(body)
+          },
+          '/.well-known/openid-configuration': (_req, res) =>
+            sendJson(res, 200, {
+              issuer: config.issuer,
+              jwks_uri: `${config.issuer.replace(/\/$/, '')}/.well-known/jwks.json`,
+              id_token_signing_alg_values_supported: [config.keys.algorithm],
+              token_endpoint_auth_methods_supported: ['tls_client_auth'],
+              tls_client_certificate_bound_access_tokens: true,
+            }),
+          '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+          '/readyz': (_req, res) => {
+            const problem = ready()
+            sendJson(res, problem ? 503 : 200, problem ? { status: 'unavailable', reason: problem } : { status: 'ready' })
+          },
+        },
+        prefix: [],
+      },
+      onUnexpected,
+    )
+
+    const timers = [
+      setInterval(() => keys.reload().catch((err) => logger.error({ err }, 'signing key reload failed')), KEY_RELOAD_MS),
+      setInterval(() => keys.maintain().catch((err) => logger.error({ err }, 'signing key rotation failed')), KEY_MAINTENANCE_MS),
+    ]
+    for (const t of timers) t.unref()
+
+    logger.info({ grpc_port: grpcPort, http_port: httpListener.port, tls: Boolean(tlsMaterial) }, 'keybroker serving')
+
+    let closing: Promise<void> | undefined
+    const close = () => {
+      closing ??= (async () => {
+        for (const t of timers) clearInterval(t)
+        grpcListener?.stopAccepting()
+        const grace = options.shutdownGraceMs ?? 10_000
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => {
+            server.forceShutdown()
+            resolve()
+          }, grace)
+          force.unref()
+          server.tryShutdown(() => {
+            clearTimeout(force)
+            resolve()
+          })
+        })
+        grpcListener?.destroy()
+        await httpListener.close()
+        await audit.close()
+        db.close()
+        logger.info('keybroker stopped')
+      })()
+      return closing
+    }
+    return { grpcPort, httpPort: httpListener.port, config, db, audit, keys, close }
+  } catch (err) {
+    db.close()
+    throw err
+  }
+}

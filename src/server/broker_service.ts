@@ -1,0 +1,101 @@
+import * as grpc from '@grpc/grpc-js'
+import { BrokerError, toBrokerError } from '../errors.js'
+import { type Exchange, RecordedError } from '../exchange/index.js'
+import type { BrokerHandlers } from '../generated/keybroker/v1/Broker.js'
+import type { CallerCredentials } from '../identity/authenticate.js'
+import type { GrpcListener } from './grpc_listener.js'
+import { GRPC_STATUS } from './status.js'
+
+type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>
+
+/** Read what the transport knows about the caller; nothing here is trusted until step 1. */
+export function callerCredentials(call: AnyCall, listener: GrpcListener | undefined): CallerCredentials {
+  const peer = call.getPeer()
+  const auth = call.getAuthContext()
+  const authorization = call.metadata.get('authorization')
+  const status = listener?.peerStatus(peer)
+  return {
+    peer,
+    verifiedCertificate: auth.sslPeerCertificate?.raw,
+    rejectedCertificate: status?.rejected,
+    authorization: authorization.length > 0 ? String(authorization[0]) : undefined,
+    secureTransport: auth.transportSecurityType === 'ssl' || listener !== undefined,
+  }
+}
+
+/** BrokerError → gRPC status + message, with the audit row's id as trailing metadata. */
+export function toServiceError(err: unknown, onUnexpected?: (err: unknown) => void): grpc.ServiceError {
+  const error = toBrokerError(err)
+  if (error.code === 'ERR_INTERNAL') onUnexpected?.(err)
+  const metadata = new grpc.Metadata()
+  metadata.set('keybroker-error-code', error.code)
+  if (err instanceof RecordedError && err.exchangeId) metadata.set('keybroker-exchange-id', err.exchangeId)
+  return Object.assign(new Error(error.message), {
+    code: GRPC_STATUS[error.code],
+    details: error.message,
+    metadata,
+  })
+}
+
+/** Translate a unary handler's promise into the grpc-js callback. */
+function unary<Req, Res>(
+  run: (call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+  onUnexpected: (err: unknown) => void,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    run(call).then(
+      (response) => callback(null, response),
+      (err) => callback(toServiceError(err, onUnexpected)),
+    )
+  }
+}
+
+export interface BrokerServiceDeps {
+  exchange: Exchange
+  listener: () => GrpcListener | undefined
+  onUnexpected: (err: unknown) => void
+}
+
+/** The Broker service: gRPC ⇄ exchange translation only; the steps live in src/exchange. */
+export function brokerHandlers(deps: BrokerServiceDeps): BrokerHandlers {
+  const { exchange, onUnexpected } = deps
+  const creds = (call: AnyCall) => callerCredentials(call, deps.listener())
+  return {
+    IssueToken: unary(async (call) => {
+      const req = call.request
+      const issued = await exchange.issueToken(creds(call), {
+        audience: req.audience ?? '',
+        scopes: req.scopes ?? [],
+        ttlSeconds: req.ttl_seconds ?? 0,
+        bindToCertificate: req.bind_to_certificate ?? false,
+      })
+      return {
+        token: issued.token,
+        token_type: issued.tokenType,
+        expires_at: issued.expiresAt,
+        scopes: issued.scopes,
+        audience: issued.audience,
+        token_id: issued.tokenId,
+        exchange_id: issued.exchangeId,
+      }
+    }, onUnexpected),
+    DelegateToken: unary(async () => {
+      throw new BrokerError('ERR_UNIMPLEMENTED', 'DelegateToken is not available in this build')
+    }, onUnexpected),
+    FetchSecret: unary(async () => {
+      throw new BrokerError('ERR_UNIMPLEMENTED', 'FetchSecret is not available in this build')
+    }, onUnexpected),
+    WhoAmI: unary(async (call) => {
+      const { identity, grants } = await exchange.whoAmI(creds(call))
+      return {
+        subject: identity.subject,
+        auth_method: identity.method,
+        attributes: identity.attributes,
+        grants,
+        issuer: identity.issuer,
+        cert_thumbprint: identity.certThumbprint ?? '',
+      }
+    }, onUnexpected),
+    GetJwks: unary(async () => ({ jwks_json: exchange.jwks() }), onUnexpected),
+  }
+}
