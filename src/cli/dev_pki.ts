@@ -39,10 +39,13 @@ async function build(options: CertificateOptions, issuer?: IssuedCertificate): P
   const extensions: x509.Extension[] = []
   if (options.ca) {
     extensions.push(new x509.BasicConstraintsExtension(true, undefined, true))
-    extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true))
+    extensions.push(
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    )
   } else {
     extensions.push(new x509.BasicConstraintsExtension(false, undefined, true))
-    const flags = x509.KeyUsageFlags.digitalSignature | (options.keyCertSignOnly ? x509.KeyUsageFlags.keyCertSign : 0)
+    const flags =
+      x509.KeyUsageFlags.digitalSignature | (options.keyCertSignOnly ? x509.KeyUsageFlags.keyCertSign : 0)
     extensions.push(new x509.KeyUsagesExtension(flags, true))
     const usage = options.usage ?? 'client'
     const eku: string[] = []
@@ -60,7 +63,9 @@ async function build(options: CertificateOptions, issuer?: IssuedCertificate): P
   if (issuer) extensions.push(await x509.AuthorityKeyIdentifierExtension.create(issuer.keys.publicKey))
   const name = `CN=${options.commonName}`
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     subject: name,
     issuer: issuer ? issuer.cert.subject : name,
     notBefore: options.notBefore ?? new Date(now - 60_000),

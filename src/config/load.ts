@@ -59,7 +59,8 @@ export function loadConfig(file: string): BrokerConfig {
   try {
     text = readFileSync(absolute, 'utf8')
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
+    const reason =
+      (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
     throw new ConfigError(absolute, [`cannot read config: ${reason}`])
   }
   return parseConfig(text, absolute)
@@ -97,7 +98,8 @@ function checkReferences(config: BrokerConfig): string[] {
   const problems: string[] = []
   const trustNames = new Set<string>()
   config.trust.oidc.forEach((issuer, i) => {
-    if (trustNames.has(issuer.name)) problems.push(`trust.oidc[${i}].name: duplicate trust name "${issuer.name}"`)
+    if (trustNames.has(issuer.name))
+      problems.push(`trust.oidc[${i}].name: duplicate trust name "${issuer.name}"`)
     trustNames.add(issuer.name)
   })
   for (const [name, secret] of Object.entries(config.secrets)) {
@@ -106,7 +108,8 @@ function checkReferences(config: BrokerConfig): string[] {
       problems.push(`secrets.${name}.provider: provider "${secret.provider}" is not defined under providers`)
       continue
     }
-    if (provider.type === 'vault' && !secret.path) problems.push(`secrets.${name}.path: is required for a vault provider`)
+    if (provider.type === 'vault' && !secret.path)
+      problems.push(`secrets.${name}.path: is required for a vault provider`)
     if (provider.type === 'aws-secrets-manager' && !secret.secret_id)
       problems.push(`secrets.${name}.secret_id: is required for an aws-secrets-manager provider`)
   }
@@ -121,9 +124,13 @@ function checkReferences(config: BrokerConfig): string[] {
     grantNames.add(grant.name)
     const m = grant.match
     if (!m.spiffe_id && !m.issuer && !m.subject && !m.attributes)
-      problems.push(`${at}.match: names no spiffe_id, issuer, subject or attributes, so it would match nobody`)
+      problems.push(
+        `${at}.match: names no spiffe_id, issuer, subject or attributes, so it would match nobody`,
+      )
     if (m.spiffe_id && (m.issuer || m.attributes))
-      problems.push(`${at}.match: spiffe_id cannot be combined with issuer or attributes (mTLS identities have neither)`)
+      problems.push(
+        `${at}.match: spiffe_id cannot be combined with issuer or attributes (mTLS identities have neither)`,
+      )
     if (m.issuer && !trustNames.has(m.issuer))
       problems.push(`${at}.match.issuer: "${m.issuer}" is not a trust.oidc[].name`)
     grant.secrets.forEach((secret, j) => {
@@ -134,7 +141,9 @@ function checkReferences(config: BrokerConfig): string[] {
       if (token.default_ttl > token.max_ttl)
         problems.push(`${at}.tokens[${j}].default_ttl: is longer than max_ttl`)
       if (token.audience.startsWith('proxy:') && !config.routes[token.audience.slice('proxy:'.length)])
-        problems.push(`${at}.tokens[${j}].audience: route "${token.audience.slice(6)}" is not defined under routes`)
+        problems.push(
+          `${at}.tokens[${j}].audience: route "${token.audience.slice(6)}" is not defined under routes`,
+        )
     })
   })
   return problems

@@ -222,13 +222,15 @@ export const configSchema = z.strictObject({
       kek_file: nonEmpty.default('./data/kek'),
     })
     .prefault(ALL_DEFAULTS),
-  trust: z
-    .strictObject({ oidc: z.array(trustedIssuerSchema).default([]) })
-    .prefault(ALL_DEFAULTS),
+  trust: z.strictObject({ oidc: z.array(trustedIssuerSchema).default([]) }).prefault(ALL_DEFAULTS),
   /** Identities (SPIFFE IDs or token subjects) allowed to call the Admin service. */
   admins: z.array(nonEmpty).default([]),
   cache: z
-    .strictObject({ ttl: duration('60s'), stale_ttl: duration('5m'), max_bytes: z.number().int().positive().default(1048576) })
+    .strictObject({
+      ttl: duration('60s'),
+      stale_ttl: duration('5m'),
+      max_bytes: z.number().int().positive().default(1048576),
+    })
     .prefault(ALL_DEFAULTS),
   secrets: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/), secretSchema).default({}),
   providers: z.record(z.string(), providerSchema).default({}),

@@ -2,7 +2,11 @@ import { createHash } from 'node:crypto'
 import type { ExchangeKind, ExchangeRecord } from '../audit/index.js'
 import type { Clock } from '../clock.js'
 import { BrokerError, isCallerFault, toBrokerError } from '../errors.js'
-import { type CallerCredentials, authenticateCaller, type WorkloadTokenVerifierLike } from '../identity/authenticate.js'
+import {
+  authenticateCaller,
+  type CallerCredentials,
+  type WorkloadTokenVerifierLike,
+} from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
 import type { CertificateIdentityCache } from '../identity/mtls.js'
 import { mintAccessToken } from '../issuer/mint.js'
@@ -132,7 +136,13 @@ export class Exchange {
   async whoAmI(creds: CallerCredentials): Promise<WhoAmIResult> {
     const started = process.hrtime.bigint()
     const identity = await this.authenticate(creds, started, 'whoami')
-    return { identity, grants: this.deps.policy().matchingGrants(identity).map((g) => g.name) }
+    return {
+      identity,
+      grants: this.deps
+        .policy()
+        .matchingGrants(identity)
+        .map((g) => g.name),
+    }
   }
 
   /** JWKS of the broker's published keys (no authentication beyond the transport: they are public). */
@@ -211,7 +221,9 @@ export class Exchange {
     } catch (err) {
       this.deps.observe?.({ kind: record.kind, decision: 'error', latencyUs, code: 'ERR_AUDIT_UNAVAILABLE' })
       if (err instanceof BrokerError && err.code === 'ERR_AUDIT_UNAVAILABLE') throw err
-      throw new BrokerError('ERR_AUDIT_UNAVAILABLE', 'audit log unavailable; no credential was issued', { cause: err })
+      throw new BrokerError('ERR_AUDIT_UNAVAILABLE', 'audit log unavailable; no credential was issued', {
+        cause: err,
+      })
     }
   }
 }
@@ -223,7 +235,6 @@ function credentialFingerprints(creds: CallerCredentials): Record<string, string
   if (token) out.token_fingerprint = fingerprint(token)
   return out
 }
-
 
 export function fingerprint(secretish: string): string {
   return createHash('sha256').update(secretish).digest('hex').slice(0, 16)

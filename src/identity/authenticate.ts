@@ -41,7 +41,8 @@ export async function authenticateCaller(
     }
     const identity = await verifiers.workloadTokens.verifyWorkloadToken(token)
     // The token names the caller; a certificate on the same connection is recorded alongside it.
-    if (creds.verifiedCertificate) return { ...identity, certThumbprint: certificateThumbprint(creds.verifiedCertificate) }
+    if (creds.verifiedCertificate)
+      return { ...identity, certThumbprint: certificateThumbprint(creds.verifiedCertificate) }
     return identity
   }
   if (creds.verifiedCertificate) return verifiers.certificates.identify(creds.verifiedCertificate)
@@ -55,7 +56,8 @@ function bearerToken(header: string): string {
   const match = /^Bearer(?: (.*))?$/i.exec(header.trim())
   if (!match) throw new BrokerError('ERR_TOKEN_INVALID', 'authorization metadata must be "Bearer <token>"')
   const token = (match[1] ?? '').trim()
-  if (token.length === 0) throw new BrokerError('ERR_TOKEN_INVALID', 'authorization metadata has an empty bearer token')
+  if (token.length === 0)
+    throw new BrokerError('ERR_TOKEN_INVALID', 'authorization metadata has an empty bearer token')
   return token
 }
 

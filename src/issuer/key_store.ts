@@ -51,7 +51,8 @@ export class SqliteKeyStore {
 
   /** Generate a key pair, persist it sealed, and return it ready to sign. */
   async generate(alg: SigningAlgorithm, createdAt: number, activatesAt: number): Promise<SigningKey> {
-    const options = alg === 'RS256' || alg === 'PS256' ? { extractable: true, modulusLength: 2048 } : { extractable: true }
+    const options =
+      alg === 'RS256' || alg === 'PS256' ? { extractable: true, modulusLength: 2048 } : { extractable: true }
     const pair = await generateKeyPair(alg, options)
     const publicJwk = await exportJWK(pair.publicKey)
     const kid = await calculateJwkThumbprint(publicJwk, 'sha256')
@@ -70,7 +71,9 @@ export class SqliteKeyStore {
   /** Every stored key, decrypted. `known` lets callers skip keys they already hold. */
   async load(known: ReadonlyMap<string, SigningKey> = new Map()): Promise<SigningKey[]> {
     const rows = this.db
-      .prepare('SELECT kid, alg, public_jwk, private_key, created_at, activates_at FROM signing_keys ORDER BY activates_at')
+      .prepare(
+        'SELECT kid, alg, public_jwk, private_key, created_at, activates_at FROM signing_keys ORDER BY activates_at',
+      )
       .all() as KeyRow[]
     const keys: SigningKey[] = []
     for (const row of rows) {
@@ -108,7 +111,8 @@ export class SqliteKeyStore {
       throw corrupt('public key is not JSON', cause)
     }
     const { kid: _kid, alg: _alg, use: _use, ...bare } = publicJwk
-    if ((await calculateJwkThumbprint(bare, 'sha256')) !== row.kid) throw corrupt('kid does not match its public key')
+    if ((await calculateJwkThumbprint(bare, 'sha256')) !== row.kid)
+      throw corrupt('kid does not match its public key')
     const privateKey = createPrivateKey(pkcs8.toString('utf8'))
     return {
       kid: row.kid,

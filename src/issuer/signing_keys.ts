@@ -101,7 +101,8 @@ export class SigningKeys {
     // A key is retired when its successor activates; it is unpublished once its last token expired.
     for (let i = 0; i < this.keys.length - 1; i++) {
       const successor = this.keys[i + 1]!
-      if (successor.activatesAt <= now && now > successor.activatesAt + keepFor) this.store.delete(this.keys[i]!.kid)
+      if (successor.activatesAt <= now && now > successor.activatesAt + keepFor)
+        this.store.delete(this.keys[i]!.kid)
     }
     await this.reload()
   }

@@ -95,7 +95,8 @@ export class Policy {
     }
     const candidates: Array<{ grant: GrantConfig; token: GrantTokenConfig }> = []
     for (const grant of grants) {
-      for (const token of grant.tokens) if (token.audience === request.audience) candidates.push({ grant, token })
+      for (const token of grant.tokens)
+        if (token.audience === request.audience) candidates.push({ grant, token })
     }
     if (candidates.length === 0) {
       throw new BrokerError(
@@ -136,7 +137,11 @@ export class Policy {
     if (name.length === 0) throw new BrokerError('ERR_INVALID_ARGUMENT', 'name is required')
     if (name.length > 256) throw new BrokerError('ERR_INVALID_ARGUMENT', 'name is longer than 256 characters')
     const grant = this.matchingGrants(identity).find((g) => g.secrets.includes(name))
-    if (!grant) throw new BrokerError('ERR_SECRET_NOT_GRANTED', `secret "${name}" is not granted to ${identity.subject}`)
+    if (!grant)
+      throw new BrokerError(
+        'ERR_SECRET_NOT_GRANTED',
+        `secret "${name}" is not granted to ${identity.subject}`,
+      )
     return { grant: grant.name }
   }
 }

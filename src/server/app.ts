@@ -48,7 +48,10 @@ function readTlsMaterial(config: BrokerConfig): TlsMaterial | undefined {
     try {
       return readFileSync(path)
     } catch (err) {
-      throw new BrokerError('ERR_CONFIG', `${config.sourceFile}: ${key}: cannot read ${path}: ${(err as Error).message}`)
+      throw new BrokerError(
+        'ERR_CONFIG',
+        `${config.sourceFile}: ${key}: cannot read ${path}: ${(err as Error).message}`,
+      )
     }
   }
   const cert = read(tls.cert_file, 'tls.cert_file')
@@ -56,7 +59,10 @@ function readTlsMaterial(config: BrokerConfig): TlsMaterial | undefined {
   const bundles = tls.client_ca_files.map((file, i) => {
     const pem = read(file, `tls.client_ca_files[${i}]`)
     if (countCertificates(pem.toString('utf8')) === 0) {
-      throw new BrokerError('ERR_CONFIG', `${config.sourceFile}: tls.client_ca_files[${i}]: ${file} holds no PEM certificate`)
+      throw new BrokerError(
+        'ERR_CONFIG',
+        `${config.sourceFile}: tls.client_ca_files[${i}]: ${file} holds no PEM certificate`,
+      )
     }
     return pem
   })
@@ -91,7 +97,13 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     await keys.init()
 
     const observe = (event: ExchangeEvent) => {
-      const line = { exchange_id: event.exchangeId, kind: event.kind, decision: event.decision, latency_us: event.latencyUs, code: event.code }
+      const line = {
+        exchange_id: event.exchangeId,
+        kind: event.kind,
+        decision: event.decision,
+        latency_us: event.latencyUs,
+        code: event.code,
+      }
       if (event.decision === 'error') logger.warn(line, 'exchange failed')
       else logger.info(line, 'exchange')
     }
@@ -121,15 +133,28 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     const grpcAddress = splitHostPort(config.listen.grpc)
     let grpcPort: number
     if (tlsMaterial) {
-      grpcListener = await listenGrpcTls(server, grpcAddress.host, grpcAddress.port, tlsMaterial, (failure) => {
-        // A handshake that never became a call: still an exchange attempt worth an audit row.
-        audit
-          .append({ kind: 'auth_failure', decision: 'deny', peer: failure.peer, reason: `TLS handshake failed: ${failure.reason}` })
-          .catch((err) => logger.error({ err }, 'could not audit a TLS handshake failure'))
-      })
+      grpcListener = await listenGrpcTls(
+        server,
+        grpcAddress.host,
+        grpcAddress.port,
+        tlsMaterial,
+        (failure) => {
+          // A handshake that never became a call: still an exchange attempt worth an audit row.
+          audit
+            .append({
+              kind: 'auth_failure',
+              decision: 'deny',
+              peer: failure.peer,
+              reason: `TLS handshake failed: ${failure.reason}`,
+            })
+            .catch((err) => logger.error({ err }, 'could not audit a TLS handshake failure'))
+        },
+      )
       grpcPort = grpcListener.port
     } else {
-      logger.warn('tls is not configured: gRPC listens in plaintext (local development only; bearer tokens refused)')
+      logger.warn(
+        'tls is not configured: gRPC listens in plaintext (local development only; bearer tokens refused)',
+      )
       grpcPort = await new Promise<number>((resolve, reject) =>
         server.bindAsync(config.listen.grpc, grpc.ServerCredentials.createInsecure(), (err, port) =>
           err ? reject(err) : resolve(port),
@@ -175,7 +200,11 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
           '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
           '/readyz': (_req, res) => {
             const problem = ready()
-            sendJson(res, problem ? 503 : 200, problem ? { status: 'unavailable', reason: problem } : { status: 'ready' })
+            sendJson(
+              res,
+              problem ? 503 : 200,
+              problem ? { status: 'unavailable', reason: problem } : { status: 'ready' },
+            )
           },
         },
         prefix: [],
@@ -184,12 +213,21 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     )
 
     const timers = [
-      setInterval(() => keys.reload().catch((err) => logger.error({ err }, 'signing key reload failed')), KEY_RELOAD_MS),
-      setInterval(() => keys.maintain().catch((err) => logger.error({ err }, 'signing key rotation failed')), KEY_MAINTENANCE_MS),
+      setInterval(
+        () => keys.reload().catch((err) => logger.error({ err }, 'signing key reload failed')),
+        KEY_RELOAD_MS,
+      ),
+      setInterval(
+        () => keys.maintain().catch((err) => logger.error({ err }, 'signing key rotation failed')),
+        KEY_MAINTENANCE_MS,
+      ),
     ]
     for (const t of timers) t.unref()
 
-    logger.info({ grpc_port: grpcPort, http_port: httpListener.port, tls: Boolean(tlsMaterial) }, 'keybroker serving')
+    logger.info(
+      { grpc_port: grpcPort, http_port: httpListener.port, tls: Boolean(tlsMaterial) },
+      'keybroker serving',
+    )
 
     let closing: Promise<void> | undefined
     const close = () => {

@@ -18,9 +18,18 @@ export interface HttpListener {
   close(): Promise<void>
 }
 
-export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
+export function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: http.OutgoingHttpHeaders = {},
+): void {
   const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers })
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  })
   res.end(text)
 }
 
@@ -38,7 +47,8 @@ export async function listenHttp(
   const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
     const route = routes.exact[path] ?? routes.prefix.find(([p]) => path.startsWith(p))?.[1]
-    if (!route) return sendJson(res, 404, { error: 'not_found', message: `no endpoint at ${path.slice(0, 200)}` })
+    if (!route)
+      return sendJson(res, 404, { error: 'not_found', message: `no endpoint at ${path.slice(0, 200)}` })
     Promise.resolve(route(req, res)).catch((err) => {
       onError(err)
       if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: 'internal error' })

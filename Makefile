@@ -1,0 +1,50 @@
+# keybroker — two commands: `make run` and `make test`.
+SHELL := /bin/bash
+DEV_DIR ?= .dev
+NODE_BIN := node_modules/.bin
+
+.PHONY: run test install build lint typecheck bench gen-proto clean
+
+# Install when node_modules is missing or older than the lock file.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.installed
+
+build: install
+	$(NODE_BIN)/tsc -p tsconfig.build.json
+
+typecheck: install
+	$(NODE_BIN)/tsc --noEmit -p .
+
+lint: install
+	$(NODE_BIN)/biome check src test bin
+
+## make run: dev PKI + config under .dev/ (if absent), then the broker on its embedded SQLite.
+run: build
+	@node bin/keybroker.js dev-init --dir $(DEV_DIR)
+	@echo
+	@echo "keybroker is starting. From a second terminal, get a token:"
+	@echo
+	@echo "  node bin/keybroker.js token --audience payments-api --scope payments:read \\"
+	@echo "    --ca $(DEV_DIR)/pki/ca.pem --cert $(DEV_DIR)/pki/billing.pem --key $(DEV_DIR)/pki/billing-key.pem"
+	@echo
+	@echo "  node bin/keybroker.js whoami --ca $(DEV_DIR)/pki/ca.pem --cert $(DEV_DIR)/pki/agent.pem --key $(DEV_DIR)/pki/agent-key.pem"
+	@echo "  curl -s --cacert $(DEV_DIR)/pki/ca.pem https://localhost:7080/.well-known/jwks.json"
+	@echo
+	exec node bin/keybroker.js serve --config $(DEV_DIR)/keybroker.yaml
+
+## make test: type-check, lint, then the whole suite (real gRPC, TLS, SQLite).
+test: typecheck lint
+	$(NODE_BIN)/mocha
+
+bench: build
+	npm run bench
+
+gen-proto: install
+	$(NODE_BIN)/proto-loader-gen-types --keepCase --longs=Number --enums=String --defaults --oneofs \
+	  --grpcLib=@grpc/grpc-js --importFileExtension=.js --outDir=src/generated proto/keybroker/v1/broker.proto
+
+clean:
+	rm -rf dist

@@ -1,0 +1,63 @@
+import type { Command } from 'commander'
+import { systemClock } from '../../clock.js'
+import { loadConfig } from '../../config/index.js'
+import { loadOrCreateKek } from '../../issuer/kek.js'
+import { SqliteKeyStore } from '../../issuer/key_store.js'
+import { SigningKeys } from '../../issuer/signing_keys.js'
+import { openDatabase } from '../../storage/database.js'
+
+async function keyRing(configFile: string) {
+  const config = loadConfig(configFile)
+  const db = openDatabase(config.audit.path)
+  const ring = new SigningKeys(new SqliteKeyStore(db, loadOrCreateKek(config.keys.kek_file)), {
+    algorithm: config.keys.algorithm,
+    rotationPeriodMs: config.keys.rotation_period * 1000,
+    publishAheadMs: config.keys.publish_ahead * 1000,
+    maxTokenLifetimeMs: () =>
+      Math.max(3600, ...config.grants.flatMap((g) => g.tokens.map((t) => t.max_ttl))) * 1000,
+    clock: systemClock,
+  })
+  await ring.reload()
+  return { ring, db }
+}
+
+/** `keybroker keys list|rotate` against the state database. */
+export function registerKeyCommands(program: Command): void {
+  const keys = program.command('keys').description('signing keys')
+
+  keys
+    .command('list')
+    .description('published keys, which one signs, and when each activates')
+    .requiredOption('-c, --config <file>', 'keybroker.yaml')
+    .action(async (opts: { config: string }) => {
+      const { ring, db } = await keyRing(opts.config)
+      const signing = ring.list().length > 0 ? ring.signingKey().kid : undefined
+      for (const key of ring.list()) {
+        const state =
+          key.kid === signing
+            ? 'signing'
+            : key.activatesAt > Date.now()
+              ? 'published (pending)'
+              : 'published (retired)'
+        process.stdout.write(
+          `${key.kid}  ${key.alg}  ${state.padEnd(20)} created ${new Date(key.createdAt).toISOString()}  activates ${new Date(key.activatesAt).toISOString()}\n`,
+        )
+      }
+      db.close()
+    })
+
+  keys
+    .command('rotate')
+    .description('publish a new signing key; it signs after keys.publish_ahead (or at once with --now)')
+    .requiredOption('-c, --config <file>', 'keybroker.yaml')
+    .option('--now', 'sign with the new key immediately')
+    .action(async (opts: { config: string; now?: boolean }) => {
+      const { ring, db } = await keyRing(opts.config)
+      if (ring.list().length === 0) await ring.init()
+      const key = await ring.rotate({ immediate: opts.now ?? false })
+      process.stdout.write(
+        `new key ${key.kid} published; signs from ${new Date(key.activatesAt).toISOString()}\n`,
+      )
+      db.close()
+    })
+}

@@ -1,0 +1,28 @@
+import type { Command } from 'commander'
+import { loadConfig } from '../../config/index.js'
+import { startBroker } from '../../server/app.js'
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the broker (gRPC + HTTP listeners)')
+    .requiredOption('-c, --config <file>', 'keybroker.yaml')
+    .action(async (opts: { config: string }) => {
+      const broker = await startBroker(loadConfig(opts.config))
+      let stopping = false
+      const stop = (signal: string) => {
+        if (stopping) return
+        stopping = true
+        process.stderr.write(`keybroker: ${signal} received, draining in-flight calls\n`)
+        broker.close().then(
+          () => process.exit(0),
+          (err) => {
+            process.stderr.write(`keybroker: shutdown failed: ${(err as Error).message}\n`)
+            process.exit(1)
+          },
+        )
+      }
+      process.on('SIGTERM', () => stop('SIGTERM'))
+      process.on('SIGINT', () => stop('SIGINT'))
+    })
+}
