@@ -418,6 +418,17 @@ describe('oidc: WorkloadTokenVerifier', () => {
       expect(id.subject).to.equal('workload-42')
     })
 
+    it('a token without kid is refused when the JWKS has several keys for its alg', async () => {
+      await k8s.rotate() // both keys stay published
+      const token = await k8s.mint(k8s.kubernetesClaims(), { kid: null })
+      await expectBrokerError(
+        verifier().verifyWorkloadToken(token),
+        'ERR_TOKEN_INVALID',
+        "token has no kid and issuer k8s-prod's JWKS has several keys for alg RS256",
+        token,
+      )
+    })
+
     it('issuer key rotation is picked up without restart, with exactly one extra JWKS fetch', async () => {
       const v = verifier()
       await v.verifyWorkloadToken(await k8s.mint(k8s.kubernetesClaims()))
