@@ -70,6 +70,8 @@ export const trustedIssuerSchema = z.strictObject({
   attributes: z.record(z.string(), nonEmpty).default({}),
   /** Extra CA (PEM file) for the issuer's HTTPS endpoints. */
   ca_file: nonEmpty.optional(),
+  /** Deadline for one discovery or JWKS request; the issuer down → UNAVAILABLE after this. */
+  fetch_timeout: duration('5s'),
 })
 
 export const grantTokenSchema = z.strictObject({

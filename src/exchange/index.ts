@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import type { ExchangeKind, ExchangeRecord } from '../audit/index.js'
 import type { Clock } from '../clock.js'
 import { BrokerError, isCallerFault, toBrokerError } from '../errors.js'
@@ -9,6 +8,7 @@ import {
 } from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
 import type { CertificateIdentityCache } from '../identity/mtls.js'
+import { tokenFingerprint } from '../identity/oidc.js'
 import { mintAccessToken } from '../issuer/mint.js'
 import type { SigningKeys } from '../issuer/signing_keys.js'
 import type { Policy } from '../policy/policy.js'
@@ -232,10 +232,6 @@ export class Exchange {
 function credentialFingerprints(creds: CallerCredentials): Record<string, string> {
   const out: Record<string, string> = {}
   const token = creds.authorization?.replace(/^Bearer\s*/i, '').trim()
-  if (token) out.token_fingerprint = fingerprint(token)
+  if (token) out.token_fingerprint = tokenFingerprint(token)
   return out
-}
-
-export function fingerprint(secretish: string): string {
-  return createHash('sha256').update(secretish).digest('hex').slice(0, 16)
 }

@@ -7,6 +7,7 @@ import type { BrokerConfig } from '../config/index.js'
 import { BrokerError } from '../errors.js'
 import { Exchange, type ExchangeEvent } from '../exchange/index.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
+import { type TrustedIssuer, WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
 import { SqliteKeyStore } from '../issuer/key_store.js'
 import { SigningKeys } from '../issuer/signing_keys.js'
@@ -70,6 +71,36 @@ function readTlsMaterial(config: BrokerConfig): TlsMaterial | undefined {
   return { cert, key, clientCa: Buffer.concat(bundles.flatMap((b) => [b, Buffer.from('\n')])) }
 }
 
+/** `trust.oidc[]` (snake_case config) → the verifier's options. */
+function trustedIssuers(config: BrokerConfig): TrustedIssuer[] {
+  return config.trust.oidc.map((t, i) => {
+    let caPem: string | undefined
+    if (t.ca_file) {
+      try {
+        caPem = readFileSync(t.ca_file, 'utf8')
+      } catch (err) {
+        throw new BrokerError(
+          'ERR_CONFIG',
+          `${config.sourceFile}: trust.oidc[${i}].ca_file: ${(err as Error).message}`,
+        )
+      }
+    }
+    return {
+      name: t.name,
+      issuer: t.issuer,
+      audience: t.audience,
+      jwksUri: t.jwks_uri,
+      algorithms: t.algorithms,
+      maxTokenAgeSeconds: t.max_token_age,
+      leewaySeconds: t.leeway,
+      attributes: t.attributes,
+      preset: t.preset,
+      caPem,
+      fetchTimeoutMs: t.fetch_timeout * 1000,
+    }
+  })
+}
+
 function splitHostPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':')
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) }
@@ -107,12 +138,15 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       if (event.decision === 'error') logger.warn(line, 'exchange failed')
       else logger.info(line, 'exchange')
     }
+    const workloadTokens =
+      config.trust.oidc.length > 0 ? new WorkloadTokenVerifier(trustedIssuers(config), { clock }) : undefined
     const exchange = new Exchange({
       issuer: () => config.issuer,
       policy: () => policyRef.current,
       keys,
       audit,
       certificates: new CertificateIdentityCache(),
+      workloadTokens: () => workloadTokens,
       clock,
       observe,
     })
@@ -249,6 +283,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         grpcListener?.destroy()
         await httpListener.close()
         await audit.close()
+        await workloadTokens?.close()
         db.close()
         logger.info('keybroker stopped')
       })()
