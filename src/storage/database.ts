@@ -16,7 +16,10 @@ export interface OpenDatabaseOptions {
  */
 export function openDatabase(path: string, options: OpenDatabaseOptions = {}): SqliteDatabase {
   if (!options.readonly && path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false })
+  const db = new Database(path, {
+    readonly: options.readonly ?? false,
+    fileMustExist: options.readonly ?? false,
+  })
   db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`)
   if (!options.readonly) {
     db.pragma('journal_mode = WAL')
