@@ -120,12 +120,14 @@ export class SecretCache {
     provider: Provider,
     p: Required<CachePolicy>,
   ): Promise<Entry> {
-    const pending = this.#inFlight.get(key)
+    // keyed with the fingerprint too, so a config reload mid-fetch does not hand out the old path's value
+    const flightKey = `${key}\u0000${fingerprint}`
+    const pending = this.#inFlight.get(flightKey)
     if (pending) return pending
     const flight = this.#fetchOnce(key, fingerprint, ref, provider, p).finally(() =>
-      this.#inFlight.delete(key),
+      this.#inFlight.delete(flightKey),
     )
-    this.#inFlight.set(key, flight)
+    this.#inFlight.set(flightKey, flight)
     return flight
   }
 

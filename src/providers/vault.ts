@@ -164,10 +164,11 @@ export class VaultProvider implements Provider {
   }
 
   async #ensureSession(ref: SecretRef): Promise<Session> {
-    if (this.#authInFlight) return this.#authInFlight
     const session = this.#session
     const now = this.#clock.now()
     if (session && now < session.renewAt) return session
+    // while someone else renews, a token that has not expired yet is still good to read with
+    if (this.#authInFlight) return session && now < session.expiresAt ? session : this.#authInFlight
     if (session?.renewable && now < session.expiresAt) return this.#single(() => this.#renew(ref, session))
     return this.#single(() => this.#login(ref))
   }
