@@ -1,0 +1,146 @@
+import type { ExchangeKind, ExchangeRecord } from '../audit/index.js'
+import type { Clock } from '../clock.js'
+import { BrokerError, isCallerFault, toBrokerError } from '../errors.js'
+import {
+  authenticateCaller,
+  type CallerCredentials,
+  type WorkloadTokenVerifierLike,
+} from '../identity/authenticate.js'
+import type { Identity } from '../identity/identity.js'
+import type { CertificateIdentityCache } from '../identity/mtls.js'
+import { tokenFingerprint } from '../identity/oidc.js'
+import type { SigningKeys } from '../issuer/signing_keys.js'
+import type { Policy } from '../policy/policy.js'
+
+export interface AuditAppender {
+  append(record: ExchangeRecord): Promise<{ id: string; seq: number }>
+}
+
+/** Everything an exchange needs; built once by the composition root (src/server/app.ts). */
+export interface ExchangeDeps {
+  /** `iss` of minted tokens. */
+  issuer: () => string
+  /** Current policy; a function so a config reload swaps it atomically between calls. */
+  policy: () => Policy
+  keys: SigningKeys
+  audit: AuditAppender
+  certificates: CertificateIdentityCache
+  workloadTokens?: () => WorkloadTokenVerifierLike | undefined
+  clock: Clock
+  /** Told about every recorded exchange (metrics, logs). */
+  observe?: (event: ExchangeEvent) => void
+}
+
+export interface ExchangeEvent {
+  kind: ExchangeKind
+  decision: ExchangeRecord['decision']
+  exchangeId?: string
+  latencyUs: number
+  code?: string
+  subject?: string
+}
+
+/** A refusal or fault that has been audited; `exchangeId` names its audit row. */
+export class RecordedError extends BrokerError {
+  readonly exchangeId?: string
+  constructor(error: BrokerError, exchangeId?: string) {
+    super(error.code, error.message, { cause: error.cause })
+    this.exchangeId = exchangeId
+  }
+}
+
+export type AuditFields = ExchangeRecord
+
+/**
+ * The shared steps every exchange kind composes: authenticate (1), refuse (audited denial),
+ * record (4, fail-closed). Each kind's file (issue.ts, …) supplies authorize (2) and produce (3).
+ */
+export class ExchangeSteps {
+  constructor(readonly deps: ExchangeDeps) {}
+
+  /** Step 1: credentials → Identity; a failure is audited as `auth_failure` and rethrown. */
+  async authenticate(creds: CallerCredentials, started: bigint, call: string): Promise<Identity> {
+    try {
+      return await authenticateCaller(creds, {
+        certificates: this.deps.certificates,
+        workloadTokens: this.deps.workloadTokens?.(),
+      })
+    } catch (err) {
+      const error = toBrokerError(err)
+      const record: ExchangeRecord = {
+        kind: 'auth_failure',
+        decision: isCallerFault(error.code) ? 'deny' : 'error',
+        peer: creds.peer,
+        reason: error.message,
+        cert_thumbprint: creds.rejectedCertificate?.thumbprint,
+        detail: { call, code: error.code, ...credentialFingerprints(creds) },
+      }
+      const { id } = await this.record(record, started, error)
+      throw new RecordedError(error, id)
+    }
+  }
+
+  /** The audit fields every row about an authenticated caller carries. */
+  identityFields(
+    creds: CallerCredentials,
+    identity: Identity,
+    fields: Partial<ExchangeRecord> & { kind: ExchangeKind },
+  ): ExchangeRecord {
+    return {
+      decision: 'allow',
+      subject: identity.subject,
+      auth_method: identity.method,
+      issuer: identity.issuer,
+      peer: creds.peer,
+      cert_thumbprint: identity.certThumbprint,
+      ...fields,
+    }
+  }
+
+  /** Audit a refusal or fault, then hand back the error the caller should see. */
+  async refuse(base: ExchangeRecord, err: unknown, started: bigint): Promise<RecordedError> {
+    const error = toBrokerError(err)
+    const decision = isCallerFault(error.code) ? 'deny' : 'error'
+    const { id } = await this.record(
+      { ...base, decision, reason: error.message, detail: { ...base.detail, code: error.code } },
+      started,
+      error,
+    )
+    return new RecordedError(error, id)
+  }
+
+  /** Step 4. Fails closed: no audit row, no answer but UNAVAILABLE. */
+  async record(
+    record: ExchangeRecord,
+    started: bigint,
+    outcome?: BrokerError,
+  ): Promise<{ id: string; seq: number }> {
+    const latencyUs = Number((process.hrtime.bigint() - started) / 1000n)
+    try {
+      const stored = await this.deps.audit.append({ ...record, latency_us: latencyUs })
+      this.deps.observe?.({
+        kind: record.kind,
+        decision: record.decision,
+        exchangeId: stored.id,
+        latencyUs,
+        code: outcome?.code,
+        subject: record.subject,
+      })
+      return stored
+    } catch (err) {
+      this.deps.observe?.({ kind: record.kind, decision: 'error', latencyUs, code: 'ERR_AUDIT_UNAVAILABLE' })
+      if (err instanceof BrokerError && err.code === 'ERR_AUDIT_UNAVAILABLE') throw err
+      throw new BrokerError('ERR_AUDIT_UNAVAILABLE', 'audit log unavailable; no credential was issued', {
+        cause: err,
+      })
+    }
+  }
+}
+
+/** Short SHA-256 fingerprints let an operator correlate a refused token without storing it. */
+function credentialFingerprints(creds: CallerCredentials): Record<string, string> {
+  const out: Record<string, string> = {}
+  const token = creds.authorization?.replace(/^Bearer\s*/i, '').trim()
+  if (token) out.token_fingerprint = tokenFingerprint(token)
+  return out
+}
