@@ -9,6 +9,7 @@ import {
 import type { Identity } from '../identity/identity.js'
 import type { CertificateIdentityCache } from '../identity/mtls.js'
 import { tokenFingerprint } from '../identity/oidc.js'
+import type { SqliteRevocationStore } from '../issuer/revocations.js'
 import type { SigningKeys } from '../issuer/signing_keys.js'
 import type { Policy } from '../policy/policy.js'
 
@@ -26,6 +27,8 @@ export interface ExchangeDeps {
   audit: AuditAppender
   certificates: CertificateIdentityCache
   workloadTokens?: () => WorkloadTokenVerifierLike | undefined
+  /** Revoked token ids (checked when a broker token is presented back: proxy, delegation). */
+  revocations: SqliteRevocationStore
   clock: Clock
   /** Told about every recorded exchange (metrics, logs). */
   observe?: (event: ExchangeEvent) => void

@@ -20,6 +20,8 @@ export interface AccessTokenClaims {
   client_id: string
   cnf?: { 'x5t#S256': string }
   act?: ActorClaim
+  /** Delegated tokens: the jti of every ancestor, root first, so revoking one revokes its descendants. */
+  kb_ancestors?: string[]
 }
 
 export interface MintInput {
@@ -32,6 +34,7 @@ export interface MintInput {
   ttlSeconds: number
   certThumbprint?: string
   act?: ActorClaim
+  ancestors?: string[]
 }
 
 export interface MintedToken {
@@ -83,6 +86,7 @@ export function mintAccessToken(key: SigningKey, input: MintInput): MintedToken 
   }
   if (input.certThumbprint) claims.cnf = { 'x5t#S256': input.certThumbprint }
   if (input.act) claims.act = input.act
+  if (input.ancestors && input.ancestors.length > 0) claims.kb_ancestors = input.ancestors
   const signingInput = `${encodedHeader(key)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`
   const signature = signWith(key, Buffer.from(signingInput))
   return { token: `${signingInput}.${signature.toString('base64url')}`, claims, kid: key.kid }

@@ -10,6 +10,7 @@ import { CertificateIdentityCache } from '../identity/mtls.js'
 import { type TrustedIssuer, WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
 import { SqliteKeyStore } from '../issuer/key_store.js'
+import { SqliteRevocationStore } from '../issuer/revocations.js'
 import { SigningKeys } from '../issuer/signing_keys.js'
 import { Policy } from '../policy/policy.js'
 import { loadBrokerProto } from '../proto/load.js'
@@ -33,6 +34,7 @@ export interface RunningBroker {
   db: SqliteDatabase
   audit: SqliteAuditStore
   keys: SigningKeys
+  revocations: SqliteRevocationStore
   /** Stop accepting, let in-flight calls finish (bounded), close SQLite. */
   close(): Promise<void>
 }
@@ -126,6 +128,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       clock,
     })
     await keys.init()
+    const revocations = new SqliteRevocationStore(db, clock)
 
     const observe = (event: ExchangeEvent) => {
       const line = {
@@ -147,6 +150,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       audit,
       certificates: new CertificateIdentityCache(),
       workloadTokens: () => workloadTokens,
+      revocations,
       clock,
       observe,
     })
@@ -289,7 +293,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       })()
       return closing
     }
-    return { grpcPort, httpPort: httpListener.port, config, db, audit, keys, close }
+    return { grpcPort, httpPort: httpListener.port, config, db, audit, keys, revocations, close }
   } catch (err) {
     db.close()
     throw err
