@@ -11,6 +11,7 @@ import type { CertificateIdentityCache } from '../identity/mtls.js'
 import { tokenFingerprint } from '../identity/oidc.js'
 import type { SigningKeys } from '../issuer/signing_keys.js'
 import type { Policy } from '../policy/policy.js'
+import type { SecretResolver } from '../providers/resolver.js'
 
 export interface AuditAppender {
   append(record: ExchangeRecord): Promise<{ id: string; seq: number }>
@@ -27,6 +28,8 @@ export interface ExchangeDeps {
   certificates: CertificateIdentityCache
   workloadTokens?: () => WorkloadTokenVerifierLike | undefined
   clock: Clock
+  /** Configured secrets; absent → FetchSecret refuses every name exactly as it refuses an unknown one. */
+  secrets?: Pick<SecretResolver, 'get' | 'describe'>
   /** Told about every recorded exchange (metrics, logs). */
   observe?: (event: ExchangeEvent) => void
 }
