@@ -186,6 +186,9 @@ describe('FetchSecret over gRPC (Vault and AWS fakes, real clients)', () => {
     expect(audited.secret_name).to.equal(name)
     expect(audited.decision).to.equal(decision)
     expect(audited.reason).to.equal(message)
+    // an upstream fault names the provider it came from; a refusal never reveals which one would have served
+    if (decision === 'error') expect(audited.detailJson['provider']).to.be.a('string')
+    else expect(audited.detailJson).to.not.have.property('provider')
     await stillServing()
     return { err, audited }
   }
