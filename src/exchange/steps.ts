@@ -12,6 +12,7 @@ import { tokenFingerprint } from '../identity/oidc.js'
 import type { SqliteRevocationStore } from '../issuer/revocations.js'
 import type { SigningKeys } from '../issuer/signing_keys.js'
 import type { Policy } from '../policy/policy.js'
+import type { SecretResolver } from '../providers/resolver.js'
 
 export interface AuditAppender {
   append(record: ExchangeRecord): Promise<{ id: string; seq: number }>
@@ -30,6 +31,8 @@ export interface ExchangeDeps {
   /** Revoked token ids (checked when a broker token is presented back: proxy, delegation). */
   revocations: SqliteRevocationStore
   clock: Clock
+  /** Configured secrets; absent → FetchSecret refuses every name exactly as it refuses an unknown one. */
+  secrets?: Pick<SecretResolver, 'get' | 'describe'>
   /** Told about every recorded exchange (metrics, logs). */
   observe?: (event: ExchangeEvent) => void
 }

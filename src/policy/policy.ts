@@ -137,13 +137,14 @@ export class Policy {
     if (name.length === 0) throw new BrokerError('ERR_INVALID_ARGUMENT', 'name is required')
     if (name.length > 256) throw new BrokerError('ERR_INVALID_ARGUMENT', 'name is longer than 256 characters')
     const grant = this.matchingGrants(identity).find((g) => g.secrets.includes(name))
-    if (!grant)
-      throw new BrokerError(
-        'ERR_SECRET_NOT_GRANTED',
-        `secret "${name}" is not granted to ${identity.subject}`,
-      )
+    if (!grant) throw secretNotGranted(identity, name)
     return { grant: grant.name }
   }
+}
+
+/** The one refusal for "no such secret" and "not yours": identical, so callers cannot probe. */
+export function secretNotGranted(identity: Identity, name: string): BrokerError {
+  return new BrokerError('ERR_SECRET_NOT_GRANTED', `secret "${name}" is not granted to ${identity.subject}`)
 }
 
 function validateTokenRequest(request: TokenRequest): void {

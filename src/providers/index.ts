@@ -1,7 +1,3 @@
-import { AwsSecretsManagerProvider, type AwsSecretsManagerProviderOptions } from './aws.js'
-import type { Provider } from './provider.js'
-import { VaultProvider, type VaultProviderOptions } from './vault.js'
-
 export { AwsSecretsManagerProvider, type AwsSecretsManagerProviderOptions } from './aws.js'
 export {
   type CachedSecret,
@@ -10,24 +6,12 @@ export {
   SecretCache,
   type SecretCacheOptions,
 } from './cache.js'
+export { createProvider, type ProviderOptions } from './create.js'
 export type { Provider, ProviderLogger, ProviderType, SecretRef, SecretValue } from './provider.js'
+export {
+  type ResolvedSecret,
+  type SecretBinding,
+  SecretResolver,
+  type SecretResolverOptions,
+} from './resolver.js'
 export { type VaultAuthOptions, VaultProvider, type VaultProviderOptions } from './vault.js'
-
-export type ProviderOptions =
-  | ({ type: 'vault' } & VaultProviderOptions)
-  | ({ type: 'aws-secrets-manager' } & AwsSecretsManagerProviderOptions)
-
-/**
- * Build a provider from plain options (the composition root maps config onto these).
- *
- * @example
- * const aws = createProvider({ type: 'aws-secrets-manager', name: 'aws', region: 'eu-west-1', timeoutMs: 5000 })
- */
-export function createProvider(opts: ProviderOptions): Provider {
-  switch (opts.type) {
-    case 'vault':
-      return new VaultProvider(opts)
-    case 'aws-secrets-manager':
-      return new AwsSecretsManagerProvider(opts)
-  }
-}

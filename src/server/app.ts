@@ -19,6 +19,7 @@ import { adminHandlers } from './admin_service.js'
 import { brokerHandlers } from './broker_service.js'
 import { countCertificates, type GrpcListener, listenGrpcTls, type TlsMaterial } from './grpc_listener.js'
 import { type HttpListener, listenHttp, sendJson } from './http_listener.js'
+import { secretResolverFromConfig } from './providers_from_config.js'
 
 export interface StartOptions {
   clock?: Clock
@@ -141,6 +142,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       if (event.decision === 'error') logger.warn(line, 'exchange failed')
       else logger.info(line, 'exchange')
     }
+    const secrets = secretResolverFromConfig(config, { clock, logger })
     const workloadTokens =
       config.trust.oidc.length > 0 ? new WorkloadTokenVerifier(trustedIssuers(config), { clock }) : undefined
     const exchange = new Exchange({
@@ -151,6 +153,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       certificates: new CertificateIdentityCache(),
       workloadTokens: () => workloadTokens,
       revocations,
+      secrets,
       clock,
       observe,
     })
@@ -288,6 +291,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         await httpListener.close()
         await audit.close()
         await workloadTokens?.close()
+        await secrets.close()
         db.close()
         logger.info('keybroker stopped')
       })()

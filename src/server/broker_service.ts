@@ -82,8 +82,17 @@ export function brokerHandlers(deps: BrokerServiceDeps): BrokerHandlers {
     DelegateToken: unary(async () => {
       throw new BrokerError('ERR_UNIMPLEMENTED', 'DelegateToken is not available in this build')
     }, onUnexpected),
-    FetchSecret: unary(async () => {
-      throw new BrokerError('ERR_UNIMPLEMENTED', 'FetchSecret is not available in this build')
+    FetchSecret: unary(async (call) => {
+      // a caller that hangs up (or whose deadline passes) stops waiting on the upstream
+      const cancelled = new AbortController()
+      call.once('cancelled', () => cancelled.abort())
+      const fetched = await exchange.fetchSecret(creds(call), call.request.name ?? '', cancelled.signal)
+      return {
+        value: fetched.value,
+        version: fetched.version ?? '',
+        expires_at: fetched.expiresAt ?? 0,
+        exchange_id: fetched.exchangeId,
+      }
     }, onUnexpected),
     WhoAmI: unary(async (call) => {
       const { identity, grants } = await exchange.whoAmI(creds(call))

@@ -1,0 +1,138 @@
+import { accessSync, constants, readFileSync } from 'node:fs'
+import type { Logger } from 'pino'
+import type { Clock } from '../clock.js'
+import type { BrokerConfig, ProviderConfig, SecretConfig } from '../config/index.js'
+import { BrokerError } from '../errors.js'
+import {
+  type CachePolicy,
+  type ProviderOptions,
+  type SecretBinding,
+  SecretResolver,
+  type VaultAuthOptions,
+} from '../providers/index.js'
+
+/**
+ * `secrets:`, `providers:` and `cache:` (snake_case config, durations in seconds) → a SecretResolver.
+ * Credential files are checked here so a broker that could never log in fails at start, naming the
+ * key; their contents are read by the provider at each login, since they rotate.
+ */
+export function secretResolverFromConfig(
+  config: BrokerConfig,
+  wiring: { clock: Clock; logger: Logger },
+): SecretResolver {
+  const logger = wiring.logger.child({ component: 'providers' })
+  const providers: Record<string, ProviderOptions> = {}
+  for (const [name, provider] of Object.entries(config.providers)) {
+    providers[name] = providerOptions(config, name, provider, wiring.clock, logger)
+  }
+  const secrets: Record<string, SecretBinding> = {}
+  for (const [name, secret] of Object.entries(config.secrets)) secrets[name] = binding(secret)
+  return new SecretResolver({
+    providers,
+    secrets,
+    cache: {
+      ttlMs: config.cache.ttl * 1000,
+      staleTtlMs: config.cache.stale_ttl * 1000,
+      maxBytes: config.cache.max_bytes,
+    },
+    clock: wiring.clock,
+    onUpstream: (provider, result) => {
+      if (result !== 'ok') logger.warn({ provider, code: result }, 'upstream secret request failed')
+    },
+  })
+}
+
+function providerOptions(
+  config: BrokerConfig,
+  name: string,
+  provider: ProviderConfig,
+  clock: Clock,
+  logger: Logger,
+): ProviderOptions {
+  const at = `providers.${name}`
+  const caPem = provider.ca_file ? readPem(config, `${at}.ca_file`, provider.ca_file) : undefined
+  const common = { name, timeoutMs: provider.timeout * 1000, ...(caPem ? { caPem } : {}) }
+  if (provider.type === 'aws-secrets-manager') {
+    return {
+      type: 'aws-secrets-manager',
+      ...common,
+      region: provider.region,
+      maxAttempts: provider.max_attempts,
+      ...(provider.endpoint ? { endpoint: provider.endpoint } : {}),
+    }
+  }
+  return {
+    type: 'vault',
+    ...common,
+    address: provider.address,
+    ...(provider.namespace ? { namespace: provider.namespace } : {}),
+    auth: vaultAuth(config, `${at}.auth`, provider.auth),
+    clock,
+    logger,
+  }
+}
+
+function vaultAuth(
+  config: BrokerConfig,
+  at: string,
+  auth: Extract<ProviderConfig, { type: 'vault' }>['auth'],
+): VaultAuthOptions {
+  const readable = (key: string, file: string) => {
+    try {
+      accessSync(file, constants.R_OK)
+    } catch (err) {
+      throw configError(config, `${at}.${key}`, file, err)
+    }
+    return file
+  }
+  switch (auth.method) {
+    case 'token':
+      return { method: 'token', tokenFile: readable('token_file', auth.token_file) }
+    case 'approle':
+      return {
+        method: 'approle',
+        roleIdFile: readable('role_id_file', auth.role_id_file),
+        secretIdFile: readable('secret_id_file', auth.secret_id_file),
+        mount: auth.mount,
+      }
+    case 'kubernetes':
+      return {
+        method: 'kubernetes',
+        role: auth.role,
+        tokenFile: readable('token_file', auth.token_file),
+        mount: auth.mount,
+      }
+  }
+}
+
+function binding(secret: SecretConfig): SecretBinding {
+  const cache: CachePolicy = {
+    ...(secret.cache_ttl !== undefined ? { ttlMs: secret.cache_ttl * 1000 } : {}),
+    ...(secret.stale_ttl !== undefined ? { staleTtlMs: secret.stale_ttl * 1000 } : {}),
+    ...(secret.max_bytes !== undefined ? { maxBytes: secret.max_bytes } : {}),
+  }
+  return {
+    provider: secret.provider,
+    ref: {
+      ...(secret.path ? { path: secret.path } : {}),
+      ...(secret.field ? { field: secret.field } : {}),
+      ...(secret.secret_id ? { secretId: secret.secret_id } : {}),
+      ...(secret.version_stage ? { versionStage: secret.version_stage } : {}),
+      ...(secret.json_key ? { jsonKey: secret.json_key } : {}),
+    },
+    cache,
+  }
+}
+
+function readPem(config: BrokerConfig, key: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (err) {
+    throw configError(config, key, file, err)
+  }
+}
+
+function configError(config: BrokerConfig, key: string, file: string, err: unknown): BrokerError {
+  const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+  return new BrokerError('ERR_CONFIG', `${config.sourceFile}: ${key}: cannot read ${file} (${reason})`)
+}
