@@ -37,7 +37,7 @@ run: build
 
 ## make test: type-check, lint, then the whole suite (real gRPC, TLS, SQLite).
 test: typecheck lint
-	$(NODE_BIN)/mocha
+	$(NODE_BIN)/mocha 'test/**/*.test.ts'
 
 bench: build
 	npm run bench
