@@ -84,7 +84,9 @@ describe('core: issued tokens verify against the JWKS (every claim), across rest
     expect(claims.iat).to.be.within(before, after)
     expect(claims.nbf).to.equal(claims.iat)
     expect(claims.exp).to.equal(claims.iat! + 600)
-    expect(claims.jti).to.equal(res.token_id).and.match(/^[\w-]{22}$/)
+    expect(claims.jti)
+      .to.equal(res.token_id)
+      .and.match(/^[\w-]{22}$/)
     expect(claims.scope).to.equal('payments:read payments:write')
     expect(claims.client_id).to.equal(BILLING)
     expect(claims.cnf).to.deep.equal({
