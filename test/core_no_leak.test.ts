@@ -55,7 +55,10 @@ describe('core: no credential in the audit log or the logs', () => {
   it('no column of any table holds an issued token', () => {
     const db = new Database(t.broker.config.audit.path, { readonly: true })
     try {
-      const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[]
+      const tables = db
+        .prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+        .pluck()
+        .all() as string[]
       expect(tables).to.include.members(['exchanges', 'signing_keys'])
       for (const table of tables) {
         const dump = JSON.stringify(db.prepare(`SELECT * FROM "${table}"`).raw().all())
@@ -77,7 +80,9 @@ describe('core: no credential in the audit log or the logs', () => {
   })
 
   it('the raw database and WAL bytes hold no token and no signing private key', () => {
-    const files = [t.broker.config.audit.path, `${t.broker.config.audit.path}-wal`].filter((f) => existsSync(f))
+    const files = [t.broker.config.audit.path, `${t.broker.config.audit.path}-wal`].filter((f) =>
+      existsSync(f),
+    )
     const privateJwk = t.broker.keys.signingKey().privateKey.export({ format: 'jwk' })
     const pkcs8 = t.broker.keys.signingKey().privateKey.export({ format: 'der', type: 'pkcs8' })
     for (const file of files) {
