@@ -70,6 +70,8 @@ const TLS_REASONS: Record<string, string> = {
   SELF_SIGNED_CERT_IN_CHAIN: 'its chain ends in a CA the broker does not trust',
   DEPTH_ZERO_SELF_SIGNED_CERT: 'it is self-signed',
   CERT_REVOKED: 'the certificate is revoked',
+  // OpenSSL's verdict for a certificate without clientAuth in extendedKeyUsage (e.g. a CA certificate)
+  INVALID_PURPOSE: 'it is not a TLS client certificate (extendedKeyUsage lacks clientAuth)',
 }
 
 function describeTlsError(code: string): string {
