@@ -1,5 +1,6 @@
 import type { ExchangeKind, ExchangeRecord } from '../audit/index.js'
 import type { Clock } from '../clock.js'
+import type { RouteConfig } from '../config/index.js'
 import { BrokerError, isCallerFault, toBrokerError } from '../errors.js'
 import {
   authenticateCaller,
@@ -12,6 +13,7 @@ import { tokenFingerprint } from '../identity/oidc.js'
 import type { SqliteRevocationStore } from '../issuer/revocations.js'
 import type { SigningKeys } from '../issuer/signing_keys.js'
 import type { Policy } from '../policy/policy.js'
+import type { ProxySecretSource } from './proxy.js'
 
 export interface AuditAppender {
   append(record: ExchangeRecord): Promise<{ id: string; seq: number }>
@@ -30,6 +32,10 @@ export interface ExchangeDeps {
   /** Revoked token ids (checked when a broker token is presented back: proxy, delegation). */
   revocations: SqliteRevocationStore
   clock: Clock
+  /** Injection-proxy routes (`routes:`); a function so a config reload swaps them atomically. */
+  routes?: () => Readonly<Record<string, RouteConfig>>
+  /** Values of the keys the proxy injects (the broker's SecretResolver satisfies this). */
+  proxySecrets?: ProxySecretSource
   /** Told about every recorded exchange (metrics, logs). */
   observe?: (event: ExchangeEvent) => void
 }
