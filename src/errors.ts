@@ -26,6 +26,8 @@ export type BrokerErrorCode =
   | 'ERR_REQUEST_TOO_LARGE'
   | 'ERR_NOT_FOUND'
   | 'ERR_FAILED_PRECONDITION'
+  // the caller went away before the answer
+  | 'ERR_CANCELLED'
   // broker or upstream faults
   | 'ERR_ISSUER_UNAVAILABLE'
   | 'ERR_AUDIT_UNAVAILABLE'
@@ -66,6 +68,7 @@ const CALLER_FAULTS: ReadonlySet<BrokerErrorCode> = new Set<BrokerErrorCode>([
   'ERR_INVALID_ARGUMENT',
   'ERR_REQUEST_TOO_LARGE',
   'ERR_NOT_FOUND',
+  'ERR_CANCELLED',
 ])
 
 export function isCallerFault(code: BrokerErrorCode): boolean {

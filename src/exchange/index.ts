@@ -2,6 +2,7 @@ import type { CallerCredentials } from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
 import { type FetchedSecret, fetchSecret } from './fetch.js'
 import { type IssuedToken, type IssueTokenInput, issueToken } from './issue.js'
+import { ProxyExchange } from './proxy.js'
 import { type ExchangeDeps, ExchangeSteps } from './steps.js'
 
 /*
@@ -15,6 +16,14 @@ import { type ExchangeDeps, ExchangeSteps } from './steps.js'
 
 export type { FetchedSecret } from './fetch.js'
 export type { IssuedToken, IssueTokenInput } from './issue.js'
+export type {
+  ProxyExchange,
+  ProxyGrant,
+  ProxyOutcome,
+  ProxyRequest,
+  ProxySecretSource,
+  ResolvedSecret,
+} from './proxy.js'
 export { type AuditAppender, type ExchangeDeps, type ExchangeEvent, RecordedError } from './steps.js'
 
 export interface WhoAmIResult {
@@ -24,9 +33,12 @@ export interface WhoAmIResult {
 
 export class Exchange {
   readonly steps: ExchangeSteps
+  /** Injection proxy: authorize, then record the forwarded (or failed) request. */
+  readonly proxy: ProxyExchange
 
   constructor(readonly deps: ExchangeDeps) {
     this.steps = new ExchangeSteps(deps)
+    this.proxy = new ProxyExchange(this.steps)
   }
 
   issueToken(creds: CallerCredentials, input: IssueTokenInput): Promise<IssuedToken> {

@@ -1,5 +1,6 @@
 import type { ExchangeKind, ExchangeRecord } from '../audit/index.js'
 import type { Clock } from '../clock.js'
+import type { RouteConfig } from '../config/index.js'
 import { BrokerError, isCallerFault, toBrokerError } from '../errors.js'
 import {
   authenticateCaller,
@@ -13,6 +14,7 @@ import type { SqliteRevocationStore } from '../issuer/revocations.js'
 import type { SigningKeys } from '../issuer/signing_keys.js'
 import type { Policy } from '../policy/policy.js'
 import type { SecretResolver } from '../providers/resolver.js'
+import type { ProxySecretSource } from './proxy.js'
 
 export interface AuditAppender {
   append(record: ExchangeRecord): Promise<{ id: string; seq: number }>
@@ -33,6 +35,10 @@ export interface ExchangeDeps {
   clock: Clock
   /** Configured secrets; absent → FetchSecret refuses every name exactly as it refuses an unknown one. */
   secrets?: Pick<SecretResolver, 'get' | 'describe'>
+  /** Injection-proxy routes (`routes:`); a function so a config reload swaps them atomically. */
+  routes?: () => Readonly<Record<string, RouteConfig>>
+  /** Values of the keys the proxy injects (the broker's SecretResolver satisfies this). */
+  proxySecrets?: ProxySecretSource
   /** Told about every recorded exchange (metrics, logs). */
   observe?: (event: ExchangeEvent) => void
 }

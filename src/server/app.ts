@@ -5,7 +5,7 @@ import { SqliteAuditStore } from '../audit/index.js'
 import { type Clock, systemClock } from '../clock.js'
 import type { BrokerConfig } from '../config/index.js'
 import { BrokerError } from '../errors.js'
-import { Exchange, type ExchangeEvent } from '../exchange/index.js'
+import { Exchange, type ExchangeEvent, type ProxySecretSource } from '../exchange/index.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
 import { type TrustedIssuer, WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
@@ -14,6 +14,7 @@ import { SqliteRevocationStore } from '../issuer/revocations.js'
 import { SigningKeys } from '../issuer/signing_keys.js'
 import { Policy } from '../policy/policy.js'
 import { loadBrokerProto } from '../proto/load.js'
+import { PROXY_PREFIX, proxyHandler, UpstreamPool } from '../proxy/index.js'
 import { openDatabase, type SqliteDatabase } from '../storage/database.js'
 import { adminHandlers } from './admin_service.js'
 import { brokerHandlers } from './broker_service.js'
@@ -26,6 +27,8 @@ export interface StartOptions {
   logger?: Logger
   /** How long shutdown waits for in-flight calls before cutting them off. */
   shutdownGraceMs?: number
+  /** Where the injection proxy gets route keys; defaults to the SecretResolver built from `secrets:`/`providers:`. */
+  proxySecrets?: ProxySecretSource
 }
 
 export interface RunningBroker {
@@ -156,7 +159,12 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       secrets,
       clock,
       observe,
+      routes: () => config.routes,
+      proxySecrets: options.proxySecrets ?? secrets,
     })
+    const upstreams = new UpstreamPool()
+    // Build every route's pool now: an unreadable routes.*.ca_file fails startup, not a request.
+    for (const [name, route] of Object.entries(config.routes)) upstreams.dispatcher(name, route)
     const onUnexpected = (err: unknown) => logger.error({ err }, 'unexpected error in handler')
 
     const proto = loadBrokerProto()
@@ -248,7 +256,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
             )
           },
         },
-        prefix: [],
+        prefix: [[PROXY_PREFIX, proxyHandler({ exchange: exchange.proxy, upstreams, logger })]],
       },
       onUnexpected,
     )
@@ -289,6 +297,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         })
         grpcListener?.destroy()
         await httpListener.close()
+        await upstreams.close()
         await audit.close()
         await workloadTokens?.close()
         await secrets.close()

@@ -1,0 +1,41 @@
+import type { BrokerErrorCode } from '../errors.js'
+
+/**
+ * The one table from error codes to HTTP status for the proxy (src/server/status.ts is gRPC's).
+ * 499 is the de-facto "client closed request" status: it is only ever written to the audit log.
+ */
+export const HTTP_STATUS: Record<BrokerErrorCode, number> = {
+  ERR_NO_CREDENTIALS: 401,
+  ERR_CERTIFICATE_INVALID: 401,
+  ERR_TOKEN_INVALID: 401,
+  ERR_TOKEN_EXPIRED: 401,
+  ERR_TOKEN_REVOKED: 401,
+  ERR_ISSUER_UNKNOWN: 401,
+  ERR_INSECURE_TRANSPORT: 401,
+  ERR_NO_GRANT: 403,
+  ERR_AUDIENCE_NOT_GRANTED: 403,
+  ERR_SCOPE_NOT_GRANTED: 403,
+  ERR_SECRET_NOT_GRANTED: 403,
+  ERR_DELEGATION_DENIED: 403,
+  ERR_NOT_ADMIN: 403,
+  ERR_INVALID_ARGUMENT: 400,
+  ERR_REQUEST_TOO_LARGE: 413,
+  ERR_NOT_FOUND: 404,
+  ERR_FAILED_PRECONDITION: 500,
+  ERR_CANCELLED: 499,
+  ERR_ISSUER_UNAVAILABLE: 503,
+  ERR_AUDIT_UNAVAILABLE: 503,
+  ERR_UPSTREAM_UNAVAILABLE: 502,
+  ERR_UPSTREAM_TIMEOUT: 504,
+  ERR_UPSTREAM_REFUSED: 502,
+  ERR_KEYS_UNAVAILABLE: 503,
+  ERR_KEY_STORE_CORRUPT: 500,
+  ERR_CONFIG: 500,
+  ERR_UNIMPLEMENTED: 501,
+  ERR_INTERNAL: 500,
+}
+
+/** The `error` field of a JSON error body: the code without its prefix (`ERR_TOKEN_EXPIRED` → `token_expired`). */
+export function errorName(code: BrokerErrorCode): string {
+  return code.replace(/^ERR_/, '').toLowerCase()
+}
