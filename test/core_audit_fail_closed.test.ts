@@ -37,7 +37,7 @@ describe('core: audit log unwritable while serving (fail closed)', () => {
   async function expectFailClosedThenRecovery(
     makeUnwritable: () => Promise<void>,
     restore: () => Promise<void>,
-    options: { readyzSeesIt: boolean; sqliteCode: string },
+    options: { readyzSeesIt: boolean; sqliteCode: string; probeCode?: string },
   ) {
     const before = t.broker.audit.count()
     const logLines = t.logs.length
@@ -48,7 +48,7 @@ describe('core: audit log unwritable while serving (fail closed)', () => {
       if (options.readyzSeesIt) {
         const probe = await readyz()
         expect(probe.status, '/readyz while unwritable').to.equal(503)
-        expect(probe.body.reason).to.equal('audit database not writable: SQLITE_BUSY')
+        expect(probe.body.reason).to.equal(`audit database not writable: ${options.probeCode ?? options.sqliteCode}`)
       }
     } finally {
       await restore()
@@ -101,9 +101,8 @@ describe('core: audit log unwritable while serving (fail closed)', () => {
       async () => {
         chattr('-i')
       },
-      // /readyz probes the write lock (BEGIN IMMEDIATE; ROLLBACK), which writes nothing to disk,
-      // so it cannot see an immutable file; the exchange itself still fails closed.
-      { readyzSeesIt: false, sqliteCode: 'SQLITE_IOERR_WRITE' },
+      // /readyz commits a real probe write, so it sees an immutable file as well as a lock.
+      { readyzSeesIt: true, sqliteCode: 'SQLITE_IOERR_WRITE' },
     )
   })
 })

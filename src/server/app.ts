@@ -211,11 +211,13 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       )
     }
 
+    // Readiness writes for real: a lock check alone reports ready on a file the disk refuses to write.
+    db.exec('CREATE TABLE IF NOT EXISTS readiness_probe (id INTEGER PRIMARY KEY CHECK (id = 1), ts INTEGER NOT NULL)')
+    const probe = db.prepare('INSERT OR REPLACE INTO readiness_probe (id, ts) VALUES (1, ?)')
     const ready = () => {
       if (!keys.isReady) return 'signing keys not loaded'
       try {
-        db.prepare('BEGIN IMMEDIATE').run()
-        db.prepare('ROLLBACK').run()
+        probe.run(clock.now())
         return undefined
       } catch (err) {
         return `audit database not writable: ${(err as { code?: string }).code ?? 'error'}`
