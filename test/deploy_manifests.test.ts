@@ -117,3 +117,38 @@ describe('deploy/kubernetes manifests', () => {
     return find('ConfigMap', 'keybroker-config').data['keybroker.yaml']
   }
 })
+
+describe('deploy/systemd and deploy/docker', () => {
+  it('the systemd unit is hardened and reloads with SIGHUP', () => {
+    const unit = readFileSync(join(REPO_ROOT, 'deploy/systemd/keybroker.service'), 'utf8')
+    const settings = new Map<string, string[]>()
+    for (const line of unit.split('\n')) {
+      const m = /^([A-Za-z]+)=(.*)$/.exec(line)
+      if (m) settings.set(m[1]!, [...(settings.get(m[1]!) ?? []), m[2]!])
+    }
+    const one = (key: string) => settings.get(key)?.at(-1)
+    expect(one('ExecReload')).to.equal('/bin/kill -HUP $MAINPID')
+    expect(one('ExecStart')).to.match(/keybroker\.js serve --config \/etc\/keybroker\/keybroker\.yaml$/)
+    expect(one('ExecStartPre')).to.match(/keybroker\.js config check \/etc\/keybroker\/keybroker\.yaml$/)
+    for (const key of ['DynamicUser', 'NoNewPrivileges', 'PrivateTmp', 'ProtectHome', 'RestrictSUIDSGID'])
+      expect(one(key), key).to.equal('yes')
+    expect(one('ProtectSystem')).to.equal('strict')
+    expect(one('StateDirectory')).to.equal('keybroker')
+    expect(one('CapabilityBoundingSet')).to.equal('')
+  })
+
+  it('the Dockerfile builds with the tested script, runs non-root and checks /healthz', () => {
+    const dockerfile = readFileSync(join(REPO_ROOT, 'deploy/docker/Dockerfile'), 'utf8')
+    expect(dockerfile.match(/^FROM /gm)).to.have.length(2)
+    expect(dockerfile).to.match(/^RUN deploy\/docker\/build\.sh \/opt\/keybroker$/m)
+    expect(dockerfile).to.match(/^COPY --from=build .*\/opt\/keybroker \/opt\/keybroker$/m)
+    expect(dockerfile).to.match(/^USER 10001:10001$/m)
+    expect(dockerfile).to.match(/^HEALTHCHECK [\s\S]*\/healthz/m)
+    expect(dockerfile).to.match(/^EXPOSE 7443 7080$/m)
+    expect(dockerfile).to.match(/^VOLUME \["\/var\/lib\/keybroker"\]$/m)
+    // Kubernetes runs it as the same uid.
+    expect(readFileSync(join(REPO_ROOT, 'deploy/kubernetes/statefulset.yaml'), 'utf8')).to.include(
+      'runAsUser: 10001',
+    )
+  })
+})
