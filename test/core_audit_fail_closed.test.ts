@@ -48,7 +48,9 @@ describe('core: audit log unwritable while serving (fail closed)', () => {
       if (options.readyzSeesIt) {
         const probe = await readyz()
         expect(probe.status, '/readyz while unwritable').to.equal(503)
-        expect(probe.body.reason).to.equal(`audit database not writable: ${options.probeCode ?? options.sqliteCode}`)
+        expect(probe.body.reason).to.equal(
+          `audit database not writable: ${options.probeCode ?? options.sqliteCode}`,
+        )
       }
     } finally {
       await restore()

@@ -2,6 +2,7 @@ import { Command } from 'commander'
 import { BrokerError } from '../errors.js'
 import { registerAuditCommands } from './commands/audit.js'
 import { registerClientCommands } from './commands/client.js'
+import { registerConfigCommands } from './commands/config.js'
 import { registerDevCommands } from './commands/dev.js'
 import { registerKeyCommands } from './commands/keys.js'
 import { registerServe } from './commands/serve.js'
@@ -13,6 +14,7 @@ const program = new Command()
   .showHelpAfterError()
 
 registerServe(program)
+registerConfigCommands(program)
 registerClientCommands(program)
 registerKeyCommands(program)
 registerAuditCommands(program)
@@ -20,7 +22,7 @@ registerDevCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CliExit) {
-    process.stderr.write(`${err.message}\n`)
+    if (err.message) process.stderr.write(`${err.message}\n`)
     process.exit(err.exitCode)
   }
   if (err instanceof BrokerError) {

@@ -1,4 +1,6 @@
+export { type ConfigCheck, checkConfig } from './check.js'
 export { formatDuration, parseDuration } from './duration.js'
+export { checkConfigFiles } from './files.js'
 export { ConfigError, loadConfig, parseConfig } from './load.js'
 export type {
   BrokerConfig,

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import { parseDocument } from 'yaml'
 import type { z } from 'zod'
 import { BrokerError } from '../errors.js'
+import { parseDuration } from './duration.js'
 import { type BrokerConfig, configSchema } from './schema.js'
 
 /** A config that cannot be served; `problems` holds one line per fault, each naming its key path. */
@@ -33,7 +34,10 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `${where}: ${issue.message}`
 }
 
-/** Parse and validate config text; every fault is reported, not just the first. */
+/**
+ * Parse and validate config text; every fault is reported, not just the first. References between
+ * sections are checked even when the schema fails, so one run shows an operator everything to fix.
+ */
 export function parseConfig(text: string, sourceFile: string): BrokerConfig {
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
   if (doc.errors.length > 0) {
@@ -42,13 +46,19 @@ export function parseConfig(text: string, sourceFile: string): BrokerConfig {
       doc.errors.map((e) => `line ${(e.linePos?.[0]?.line ?? 0).toString()}: ${e.message.split('\n')[0]}`),
     )
   }
-  const raw = doc.toJS() ?? {}
+  const raw: unknown = doc.toJS() ?? {}
   const result = configSchema.safeParse(raw)
-  if (!result.success) throw new ConfigError(sourceFile, result.error.issues.map(describeIssue))
+  const schemaProblems = result.success ? [] : result.error.issues.map(describeIssue)
+  const schemaPaths = result.success ? [] : result.error.issues.map((issue) => formatPath(issue.path))
+  // A reference fault at a path the schema already rejected would say the same thing twice.
+  const referenceProblems = checkReferences(raw).filter((problem) => {
+    const at = problem.slice(0, problem.indexOf(': '))
+    return !schemaPaths.some((p) => at === p || at.startsWith(`${p}.`) || at.startsWith(`${p}[`))
+  })
+  const problems = [...schemaProblems, ...referenceProblems]
+  if (problems.length > 0 || !result.success) throw new ConfigError(sourceFile, problems)
   const config: BrokerConfig = { ...result.data, sourceFile }
   resolveFilePaths(config)
-  const problems = checkReferences(config)
-  if (problems.length > 0) throw new ConfigError(sourceFile, problems)
   return config
 }
 
@@ -93,37 +103,61 @@ function resolveFilePaths(config: BrokerConfig): void {
   for (const route of Object.values(config.routes)) if (route.ca_file) route.ca_file = abs(route.ca_file)
 }
 
-/** References between sections: each name used must be defined, each grant name unique. */
-function checkReferences(config: BrokerConfig): string[] {
+const record = (value: unknown): Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {}
+const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : [])
+const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined)
+
+/**
+ * References between sections: each name used must be defined, each grant name unique.
+ * Works on the raw YAML (not the schema output) so it can run even when the schema failed.
+ */
+function checkReferences(raw: unknown): string[] {
   const problems: string[] = []
+  const config = record(raw)
+  const secrets = record(config.secrets)
+  const providers = record(config.providers)
+  const routes = record(config.routes)
   const trustNames = new Set<string>()
-  config.trust.oidc.forEach((issuer, i) => {
-    if (trustNames.has(issuer.name))
-      problems.push(`trust.oidc[${i}].name: duplicate trust name "${issuer.name}"`)
-    trustNames.add(issuer.name)
+  list(record(config.trust).oidc).forEach((entry, i) => {
+    const name = text(record(entry).name)
+    if (name === undefined) return
+    if (trustNames.has(name)) problems.push(`trust.oidc[${i}].name: duplicate trust name "${name}"`)
+    trustNames.add(name)
   })
-  for (const [name, secret] of Object.entries(config.secrets)) {
-    const provider = config.providers[secret.provider]
-    if (!provider) {
-      problems.push(`secrets.${name}.provider: provider "${secret.provider}" is not defined under providers`)
+  for (const [name, entry] of Object.entries(secrets)) {
+    const secret = record(entry)
+    const providerName = text(secret.provider)
+    if (providerName === undefined) continue
+    const provider = providers[providerName]
+    if (provider === undefined) {
+      problems.push(`secrets.${name}.provider: provider "${providerName}" is not defined under providers`)
       continue
     }
-    if (provider.type === 'vault' && !secret.path)
+    const type = record(provider).type
+    if (type === 'vault' && secret.path === undefined)
       problems.push(`secrets.${name}.path: is required for a vault provider`)
-    if (provider.type === 'aws-secrets-manager' && !secret.secret_id)
+    if (type === 'aws-secrets-manager' && secret.secret_id === undefined)
       problems.push(`secrets.${name}.secret_id: is required for an aws-secrets-manager provider`)
   }
-  for (const [name, route] of Object.entries(config.routes)) {
-    if (!config.secrets[route.secret])
-      problems.push(`routes.${name}.secret: secret "${route.secret}" is not defined under secrets`)
+  for (const [name, entry] of Object.entries(routes)) {
+    const secret = text(record(entry).secret)
+    if (secret !== undefined && secrets[secret] === undefined)
+      problems.push(`routes.${name}.secret: secret "${secret}" is not defined under secrets`)
   }
   const grantNames = new Set<string>()
-  config.grants.forEach((grant, i) => {
+  list(config.grants).forEach((entry, i) => {
     const at = `grants[${i}]`
-    if (grantNames.has(grant.name)) problems.push(`${at}.name: duplicate grant name "${grant.name}"`)
-    grantNames.add(grant.name)
-    const m = grant.match
-    if (!m.spiffe_id && !m.issuer && !m.subject && !m.attributes)
+    const grant = record(entry)
+    const name = text(grant.name)
+    if (name !== undefined) {
+      if (grantNames.has(name)) problems.push(`${at}.name: duplicate grant name "${name}"`)
+      grantNames.add(name)
+    }
+    const m = record(grant.match)
+    if (grant.match !== undefined && !m.spiffe_id && !m.issuer && !m.subject && !m.attributes)
       problems.push(
         `${at}.match: names no spiffe_id, issuer, subject or attributes, so it would match nobody`,
       )
@@ -131,18 +165,23 @@ function checkReferences(config: BrokerConfig): string[] {
       problems.push(
         `${at}.match: spiffe_id cannot be combined with issuer or attributes (mTLS identities have neither)`,
       )
-    if (m.issuer && !trustNames.has(m.issuer))
-      problems.push(`${at}.match.issuer: "${m.issuer}" is not a trust.oidc[].name`)
-    grant.secrets.forEach((secret, j) => {
-      if (!config.secrets[secret])
+    const issuer = text(m.issuer)
+    if (issuer !== undefined && !trustNames.has(issuer))
+      problems.push(`${at}.match.issuer: "${issuer}" is not a trust.oidc[].name`)
+    list(grant.secrets).forEach((secret, j) => {
+      if (typeof secret === 'string' && secrets[secret] === undefined)
         problems.push(`${at}.secrets[${j}]: secret "${secret}" is not defined under secrets`)
     })
-    grant.tokens.forEach((token, j) => {
-      if (token.default_ttl > token.max_ttl)
+    list(grant.tokens).forEach((entry, j) => {
+      const token = record(entry)
+      const defaultTtl = parseDuration(text(token.default_ttl) ?? '5m')
+      const maxTtl = parseDuration(text(token.max_ttl) ?? '1h')
+      if (defaultTtl !== undefined && maxTtl !== undefined && defaultTtl > maxTtl)
         problems.push(`${at}.tokens[${j}].default_ttl: is longer than max_ttl`)
-      if (token.audience.startsWith('proxy:') && !config.routes[token.audience.slice('proxy:'.length)])
+      const audience = text(token.audience)
+      if (audience?.startsWith('proxy:') && routes[audience.slice('proxy:'.length)] === undefined)
         problems.push(
-          `${at}.tokens[${j}].audience: route "${token.audience.slice(6)}" is not defined under routes`,
+          `${at}.tokens[${j}].audience: route "${audience.slice('proxy:'.length)}" is not defined under routes`,
         )
     })
   })

@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs'
 import * as grpc from '@grpc/grpc-js'
 import { type Logger, pino } from 'pino'
 import { SqliteAuditStore } from '../audit/index.js'
 import { type Clock, systemClock } from '../clock.js'
-import type { BrokerConfig } from '../config/index.js'
+import { type BrokerConfig, checkConfig } from '../config/index.js'
 import { BrokerError } from '../errors.js'
 import { Exchange, type ExchangeEvent, type ProxySecretSource } from '../exchange/index.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
@@ -29,6 +30,16 @@ export interface StartOptions {
   shutdownGraceMs?: number
   /** Where the injection proxy gets route keys; defaults to the SecretResolver built from `secrets:`/`providers:`. */
   proxySecrets?: ProxySecretSource
+  /** Reload when the config file changes on disk (polled, so ConfigMap symlink swaps are seen too). */
+  watchConfig?: boolean | { intervalMs?: number }
+}
+
+export interface ReloadResult {
+  ok: boolean
+  /** Why the new config was refused, one line per fault with its key path. */
+  problems?: string[]
+  /** Sections that changed but only take effect after a restart. */
+  restartNeeded?: string[]
 }
 
 export interface RunningBroker {
@@ -39,6 +50,11 @@ export interface RunningBroker {
   audit: SqliteAuditStore
   keys: SigningKeys
   revocations: SqliteRevocationStore
+  /**
+   * Re-read and validate the config file; when valid, swap in its policy (grants, admins) for the next
+   * call. A config with any problem is refused and the running one keeps serving.
+   */
+  reload(trigger?: string): Promise<ReloadResult>
   /** Stop accepting, let in-flight calls finish (bounded), close SQLite. */
   close(): Promise<void>
 }
@@ -47,6 +63,22 @@ export interface RunningBroker {
 const MAX_REQUEST_BYTES = 1024 * 1024
 const KEY_RELOAD_MS = 10_000
 const KEY_MAINTENANCE_MS = 60_000
+const CONFIG_POLL_MS = 2_000
+/** Editors write a file in several steps; wait for them to settle before reading it. */
+const CONFIG_SETTLE_MS = 250
+/** Sections wired into listeners, storage or keys at start: a change is reported, not applied. */
+const RESTART_ONLY = [
+  'issuer',
+  'listen',
+  'tls',
+  'audit',
+  'keys',
+  'trust',
+  'cache',
+  'providers',
+  'secrets',
+  'routes',
+] as const
 
 function readTlsMaterial(config: BrokerConfig): TlsMaterial | undefined {
   const tls = config.tls
@@ -121,9 +153,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
   const db = openDatabase(config.audit.path, { busyTimeoutMs: config.audit.write_timeout * 1000 })
   try {
     const audit = new SqliteAuditStore(db, { clock })
-    const policyRef = { current: new Policy(config) }
+    // The swappable part of the config: replaced whole by reload, read per call.
+    const live = { config, policy: new Policy(config) }
     const maxTokenLifetimeMs = () =>
-      Math.max(3600, ...config.grants.flatMap((g) => g.tokens.map((t) => t.max_ttl))) * 1000
+      Math.max(3600, ...live.config.grants.flatMap((g) => g.tokens.map((t) => t.max_ttl))) * 1000
     const keys = new SigningKeys(new SqliteKeyStore(db, kek), {
       algorithm: config.keys.algorithm,
       rotationPeriodMs: config.keys.rotation_period * 1000,
@@ -150,7 +183,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       config.trust.oidc.length > 0 ? new WorkloadTokenVerifier(trustedIssuers(config), { clock }) : undefined
     const exchange = new Exchange({
       issuer: () => config.issuer,
-      policy: () => policyRef.current,
+      policy: () => live.policy,
       keys,
       audit,
       certificates: new CertificateIdentityCache(),
@@ -212,7 +245,9 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     }
 
     // Readiness writes for real: a lock check alone reports ready on a file the disk refuses to write.
-    db.exec('CREATE TABLE IF NOT EXISTS readiness_probe (id INTEGER PRIMARY KEY CHECK (id = 1), ts INTEGER NOT NULL)')
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS readiness_probe (id INTEGER PRIMARY KEY CHECK (id = 1), ts INTEGER NOT NULL)',
+    )
     const probe = db.prepare('INSERT OR REPLACE INTO readiness_probe (id, ts) VALUES (1, ?)')
     const ready = () => {
       if (!keys.isReady) return 'signing keys not loaded'
@@ -275,6 +310,60 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     ]
     for (const t of timers) t.unref()
 
+    let reloading: Promise<ReloadResult> = Promise.resolve({ ok: true })
+    let lastSeenHash = fileHash(config.sourceFile)
+    const reloadNow = (trigger: string): ReloadResult => {
+      const file = config.sourceFile
+      lastSeenHash = fileHash(file)
+      const { config: next, problems } = checkConfig(file)
+      if (!next) {
+        logger.error({ file, trigger, problems }, 'config reload refused: the running config keeps serving')
+        return { ok: false, problems }
+      }
+      const restartNeeded = RESTART_ONLY.filter(
+        (key) => JSON.stringify(next[key]) !== JSON.stringify(live.config[key]),
+      )
+      live.policy = new Policy(next)
+      live.config = next
+      running.config = next
+      if (restartNeeded.length > 0)
+        logger.warn(
+          { file, sections: restartNeeded },
+          'config sections changed that apply only after a restart',
+        )
+      logger.info({ file, trigger, grants: next.grants.length }, 'config reloaded')
+      return restartNeeded.length > 0 ? { ok: true, restartNeeded } : { ok: true }
+    }
+    const reload = (trigger = 'api') => {
+      const run = () => {
+        try {
+          return reloadNow(trigger)
+        } catch (err) {
+          // Never let a reload take the broker down: the running config keeps serving.
+          logger.error({ err, trigger }, 'config reload failed: the running config keeps serving')
+          return { ok: false, problems: [`reload failed: ${(err as Error).message}`] }
+        }
+      }
+      reloading = reloading.then(run, run)
+      return reloading
+    }
+
+    let settle: NodeJS.Timeout | undefined
+    const onConfigFileChange = (curr: Stats, prev: Stats) => {
+      if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return
+      clearTimeout(settle)
+      settle = setTimeout(() => {
+        // A touch without a change, or the same broken file again, is not worth a reload or a log line.
+        if (fileHash(config.sourceFile) !== lastSeenHash) void reload('file change')
+      }, CONFIG_SETTLE_MS)
+      settle.unref()
+    }
+    if (options.watchConfig) {
+      const intervalMs =
+        (typeof options.watchConfig === 'object' && options.watchConfig.intervalMs) || CONFIG_POLL_MS
+      watchFile(config.sourceFile, { interval: intervalMs, persistent: false }, onConfigFileChange)
+    }
+
     logger.info(
       { grpc_port: grpcPort, http_port: httpListener.port, tls: Boolean(tlsMaterial) },
       'keybroker serving',
@@ -284,6 +373,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     const close = () => {
       closing ??= (async () => {
         for (const t of timers) clearInterval(t)
+        unwatchFile(config.sourceFile, onConfigFileChange)
+        clearTimeout(settle)
         grpcListener?.stopAccepting()
         const grace = options.shutdownGraceMs ?? 10_000
         await new Promise<void>((resolve) => {
@@ -308,9 +399,29 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       })()
       return closing
     }
-    return { grpcPort, httpPort: httpListener.port, config, db, audit, keys, revocations, close }
+    const running: RunningBroker = {
+      grpcPort,
+      httpPort: httpListener.port,
+      config,
+      db,
+      audit,
+      keys,
+      revocations,
+      reload,
+      close,
+    }
+    return running
   } catch (err) {
     db.close()
     throw err
+  }
+}
+
+/** Content fingerprint, to tell a real edit from a touch; undefined when the file cannot be read. */
+function fileHash(file: string): string | undefined {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex')
+  } catch {
+    return undefined
   }
 }

@@ -8,7 +8,7 @@ export function registerServe(program: Command): void {
     .description('run the broker (gRPC + HTTP listeners)')
     .requiredOption('-c, --config <file>', 'keybroker.yaml')
     .action(async (opts: { config: string }) => {
-      const broker = await startBroker(loadConfig(opts.config))
+      const broker = await startBroker(loadConfig(opts.config), { watchConfig: true })
       let stopping = false
       const stop = (signal: string) => {
         if (stopping) return
@@ -24,5 +24,9 @@ export function registerServe(program: Command): void {
       }
       process.on('SIGTERM', () => stop('SIGTERM'))
       process.on('SIGINT', () => stop('SIGINT'))
+      // systemd ExecReload / kill -HUP: re-validate and swap policy; a bad file is logged and ignored.
+      process.on('SIGHUP', () => {
+        if (!stopping) void broker.reload('SIGHUP')
+      })
     })
 }

@@ -1,0 +1,154 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { expect } from 'chai'
+import { parseAllDocuments } from 'yaml'
+import { REPO_ROOT } from './fixtures/broker.js'
+
+type Manifest = {
+  kind: string
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> }
+} & Record<string, any>
+
+const dir = join(REPO_ROOT, 'deploy/kubernetes')
+
+function loadManifests(): Manifest[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .flatMap((file) =>
+      parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((doc) => {
+        expect(doc.errors, `${file}: ${doc.errors.map((e) => e.message).join('; ')}`).to.be.empty
+        return doc.toJS() as Manifest
+      }),
+    )
+}
+
+describe('deploy/kubernetes manifests', () => {
+  const manifests = loadManifests()
+  const find = (kind: string, name?: string) => {
+    const found = manifests.find((m) => m.kind === kind && (name === undefined || m.metadata.name === name))
+    expect(found, `${kind} ${name ?? ''} in deploy/kubernetes`).to.exist
+    return found!
+  }
+
+  it('every document has apiVersion, kind and a name', () => {
+    for (const m of manifests) {
+      expect(m.apiVersion, JSON.stringify(m.metadata)).to.be.a('string')
+      expect(m.metadata.name).to.be.a('string')
+    }
+  })
+
+  it('namespace, service account, config map with a policy, TLS secret, service', () => {
+    find('Namespace', 'keybroker')
+    expect(find('ServiceAccount', 'keybroker').metadata.namespace).to.equal('keybroker')
+    const config = find('ConfigMap', 'keybroker-config').data['keybroker.yaml'] as string
+    expect(config).to.include('grants:')
+    const secret = find('Secret', 'keybroker-tls')
+    expect(Object.keys(secret.stringData)).to.have.members(['tls.crt', 'tls.key', 'ca.crt'])
+    const service = find('Service', 'keybroker')
+    expect(service.spec.ports.map((p: { port: number }) => p.port)).to.have.members([7443, 7080])
+    expect(service.spec.selector).to.deep.equal({ 'app.kubernetes.io/name': 'keybroker' })
+  })
+
+  it('StatefulSet: one replica, PVC for the database and keys, probes, requests, locked-down security context', () => {
+    const sts = find('StatefulSet', 'keybroker')
+    expect(sts.spec.replicas).to.equal(1)
+    const pod = sts.spec.template.spec
+    expect(pod.serviceAccountName).to.equal('keybroker')
+    expect(pod.securityContext.runAsNonRoot).to.equal(true)
+    const [container] = pod.containers
+    expect(container.livenessProbe.httpGet).to.include({ path: '/healthz', scheme: 'HTTPS' })
+    expect(container.readinessProbe.httpGet).to.include({ path: '/readyz', scheme: 'HTTPS' })
+    expect(container.resources.requests).to.have.keys(['cpu', 'memory'])
+    expect(container.securityContext).to.deep.include({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    })
+    expect(container.ports.map((p: { containerPort: number }) => p.containerPort)).to.have.members([
+      7443, 7080,
+    ])
+    // The SQLite file and the KEK live on the claim, mounted where the config puts them.
+    const claim = sts.spec.volumeClaimTemplates[0]
+    expect(claim.spec.accessModes).to.deep.equal(['ReadWriteOnce'])
+    const mounts = Object.fromEntries(
+      container.volumeMounts.map((v: { name: string; mountPath: string }) => [v.name, v.mountPath]),
+    )
+    expect(mounts[claim.metadata.name]).to.equal('/var/lib/keybroker')
+    expect(config())
+      .to.include('path: /var/lib/keybroker/keybroker.db')
+      .and.include('kek_file: /var/lib/keybroker/kek')
+    // TLS from the Secret, config from the ConfigMap (as a folder, so edits reach the pod and reload).
+    const volumes = Object.fromEntries(pod.volumes.map((v: { name: string }) => [v.name, v]))
+    expect(volumes.tls.secret.secretName).to.equal('keybroker-tls')
+    expect(mounts.tls).to.equal('/etc/keybroker/tls')
+    expect(volumes.config.configMap.name).to.equal('keybroker-config')
+    expect(container.volumeMounts.find((v: { name: string }) => v.name === 'config').subPath).to.be.undefined
+    expect(container.args).to.deep.equal(['serve', '--config', `${mounts.config}/keybroker.yaml`])
+  })
+
+  it('NetworkPolicy selects the broker and limits ingress and egress', () => {
+    const np = find('NetworkPolicy', 'keybroker')
+    expect(np.spec.podSelector.matchLabels).to.deep.equal({ 'app.kubernetes.io/name': 'keybroker' })
+    expect(np.spec.policyTypes).to.have.members(['Ingress', 'Egress'])
+    expect(np.spec.ingress).to.be.an('array').that.is.not.empty
+  })
+
+  it('client Deployment mounts a projected service-account token with audience keybroker', () => {
+    const deployment = find('Deployment', 'research-agent')
+    const pod = deployment.spec.template.spec
+    const projected = pod.volumes.find((v: any) => v.projected).projected.sources[0].serviceAccountToken
+    expect(projected.audience).to.equal('keybroker')
+    const [container] = pod.containers
+    const env = Object.fromEntries(
+      container.env.map((e: { name: string; value: string }) => [e.name, e.value]),
+    )
+    expect(env.KEYBROKER_ADDRESS).to.equal('keybroker.keybroker.svc:7443')
+    expect(env.KEYBROKER_TOKEN_FILE).to.equal(`/var/run/secrets/keybroker/${projected.path}`)
+    // The ConfigMap's policy has a grant for exactly this service account.
+    expect(config()).to.include(
+      `attributes: { namespace: ${deployment.metadata.namespace}, service_account: ${pod.serviceAccountName} }`,
+    )
+    const ns = find('Namespace', deployment.metadata.namespace)
+    expect(ns.metadata.labels?.['keybroker-client']).to.equal('true')
+  })
+
+  function config(): string {
+    return find('ConfigMap', 'keybroker-config').data['keybroker.yaml']
+  }
+})
+
+describe('deploy/systemd and deploy/docker', () => {
+  it('the systemd unit is hardened and reloads with SIGHUP', () => {
+    const unit = readFileSync(join(REPO_ROOT, 'deploy/systemd/keybroker.service'), 'utf8')
+    const settings = new Map<string, string[]>()
+    for (const line of unit.split('\n')) {
+      const m = /^([A-Za-z]+)=(.*)$/.exec(line)
+      if (m) settings.set(m[1]!, [...(settings.get(m[1]!) ?? []), m[2]!])
+    }
+    const one = (key: string) => settings.get(key)?.at(-1)
+    expect(one('ExecReload')).to.equal('/bin/kill -HUP $MAINPID')
+    expect(one('ExecStart')).to.match(/keybroker\.js serve --config \/etc\/keybroker\/keybroker\.yaml$/)
+    expect(one('ExecStartPre')).to.match(/keybroker\.js config check \/etc\/keybroker\/keybroker\.yaml$/)
+    for (const key of ['DynamicUser', 'NoNewPrivileges', 'PrivateTmp', 'ProtectHome', 'RestrictSUIDSGID'])
+      expect(one(key), key).to.equal('yes')
+    expect(one('ProtectSystem')).to.equal('strict')
+    expect(one('StateDirectory')).to.equal('keybroker')
+    expect(one('CapabilityBoundingSet')).to.equal('')
+  })
+
+  it('the Dockerfile builds with the tested script, runs non-root and checks /healthz', () => {
+    const dockerfile = readFileSync(join(REPO_ROOT, 'deploy/docker/Dockerfile'), 'utf8')
+    expect(dockerfile.match(/^FROM /gm)).to.have.length(2)
+    expect(dockerfile).to.match(/^RUN deploy\/docker\/build\.sh \/opt\/keybroker$/m)
+    expect(dockerfile).to.match(/^COPY --from=build .*\/opt\/keybroker \/opt\/keybroker$/m)
+    expect(dockerfile).to.match(/^USER 10001:10001$/m)
+    expect(dockerfile).to.match(/^HEALTHCHECK [\s\S]*\/healthz/m)
+    expect(dockerfile).to.match(/^EXPOSE 7443 7080$/m)
+    expect(dockerfile).to.match(/^VOLUME \["\/var\/lib\/keybroker"\]$/m)
+    // Kubernetes runs it as the same uid.
+    expect(readFileSync(join(REPO_ROOT, 'deploy/kubernetes/statefulset.yaml'), 'utf8')).to.include(
+      'runAsUser: 10001',
+    )
+  })
+})
