@@ -1,5 +1,6 @@
 import type { CallerCredentials } from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
+import { type DelegateTokenInput, delegateToken } from './delegate.js'
 import { type IssuedToken, type IssueTokenInput, issueToken } from './issue.js'
 import { type ExchangeDeps, ExchangeSteps } from './steps.js'
 
@@ -12,6 +13,7 @@ import { type ExchangeDeps, ExchangeSteps } from './steps.js'
  * Shared steps live in steps.ts; each exchange kind has its own file.
  */
 
+export type { DelegateTokenInput } from './delegate.js'
 export type { IssuedToken, IssueTokenInput } from './issue.js'
 export { type AuditAppender, type ExchangeDeps, type ExchangeEvent, RecordedError } from './steps.js'
 
@@ -29,6 +31,10 @@ export class Exchange {
 
   issueToken(creds: CallerCredentials, input: IssueTokenInput): Promise<IssuedToken> {
     return issueToken(this.steps, creds, input)
+  }
+
+  delegateToken(creds: CallerCredentials, input: DelegateTokenInput): Promise<IssuedToken> {
+    return delegateToken(this.steps, creds, input)
   }
 
   /** WhoAmI: who the broker thinks the caller is, and which grants match. Audited only when refused. */
