@@ -156,7 +156,8 @@ export class BrokerClient {
   }
 
   /**
-   * A token for `audience`, from the cache when it has a valid one. Concurrent callers share one
+   * A token for `audience`, from the cache when it has a valid one (cached per audience, sorted scopes,
+   * binding and requested ttl). Concurrent callers share one
    * request; the token is renewed in the background before it expires.
    *
    * @example
@@ -168,7 +169,9 @@ export class BrokerClient {
   token(request: TokenRequest): Promise<BrokerToken> {
     const scopes = [...new Set(request.scopes ?? [])].sort()
     const bind = request.bindToCertificate ?? false
-    const key = JSON.stringify([request.audience, scopes, bind])
+    // The requested ttl is part of the key: a caller asking for a 2-minute token must not be handed a
+    // cached 15-minute one.
+    const key = JSON.stringify([request.audience, scopes, bind, request.ttlSeconds ?? 0])
     return this.cache.get(key, async () =>
       toToken(
         await this.call<IssueTokenResponse__Output>('IssueToken', {
