@@ -45,10 +45,11 @@ export class CredentialFiles {
       throw configError('tls.certFile and tls.keyFile go together: give both or neither')
     }
     // At start-up a bad file is fatal: there is no last good content to fall back on.
-    for (const path of this.tlsPaths()) this.stamps.set(path, stampOf(path))
+    // Stamp before reading, so a change racing with start-up is seen at the next check.
+    this.changed(this.tlsPaths())
     this.material = { ...loadTls(paths), version: 1 }
     if (paths.workloadTokenFile) {
-      this.stamps.set(paths.workloadTokenFile, stampOf(paths.workloadTokenFile))
+      this.changed([paths.workloadTokenFile])
       this.token = loadToken(paths.workloadTokenFile)
     }
     this.lastCheck = options.now()
@@ -95,12 +96,7 @@ export class CredentialFiles {
   private changed(paths: string[]): boolean {
     let changed = false
     for (const path of paths) {
-      let stamp: string
-      try {
-        stamp = stampOf(path)
-      } catch {
-        stamp = 'missing'
-      }
+      const stamp = stampOf(path)
       if (this.stamps.get(path) !== stamp) changed = true
       this.stamps.set(path, stamp)
     }
@@ -113,12 +109,13 @@ function keepingLastGood(err: unknown): BrokerError {
   return configError(`${message}; still using the last good one`, err)
 }
 
+/** Identity of a file's current content as far as stat can tell (a missing file is a state too). */
 function stampOf(path: string): string {
   try {
     const s = statSync(path)
     return `${s.ino}:${s.size}:${s.mtimeMs}`
   } catch (err) {
-    throw configError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, err)
+    return `missing:${(err as NodeJS.ErrnoException).code ?? 'error'}`
   }
 }
 

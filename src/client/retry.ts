@@ -32,9 +32,10 @@ export async function withRetries<T>(
       unavailable = err
       const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** n)
       // Jitter spreads the retries of many clients after a broker restart.
-      const pause = ceiling / 2 + Math.random() * (ceiling / 2)
-      if (policy.now() + pause >= deadline) throw gaveUp(err, policy)
-      await sleep(pause, undefined, { ref: false })
+      const remaining = deadline - policy.now()
+      if (remaining <= 0) throw gaveUp(err, policy)
+      // The last pause is cut to the deadline; the attempt after it then ends as DEADLINE_EXCEEDED → UNAVAILABLE.
+      await sleep(Math.min(remaining, ceiling / 2 + Math.random() * (ceiling / 2)), undefined, { ref: false })
     }
   }
 }
