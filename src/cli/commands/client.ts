@@ -9,6 +9,7 @@ export interface ConnectOptions {
   cert?: string
   key?: string
   tokenFile?: string
+  serverName?: string
 }
 
 export function withConnectOptions(cmd: Command): Command {
@@ -28,6 +29,12 @@ export function withConnectOptions(cmd: Command): Command {
     .addOption(
       new Option('--token-file <file>', 'workload JWT sent as a bearer token').env('KEYBROKER_TOKEN_FILE'),
     )
+    .addOption(
+      new Option(
+        '--server-name <name>',
+        "name to verify in the broker's certificate (when --address is an IP or another name)",
+      ).env('KEYBROKER_SERVER_NAME'),
+    )
 }
 
 /** The SDK client for one CLI command; option and file problems end the command with their message. */
@@ -36,7 +43,7 @@ export function connect(opts: ConnectOptions): BrokerClient {
   try {
     return new BrokerClient({
       address: opts.address,
-      tls: { caFile: opts.ca, certFile: opts.cert, keyFile: opts.key },
+      tls: { caFile: opts.ca, certFile: opts.cert, keyFile: opts.key, serverName: opts.serverName },
       workloadTokenFile: opts.tokenFile,
       deadlineMs: 10_000,
     })
