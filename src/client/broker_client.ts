@@ -7,7 +7,19 @@ import { BrokerError, configError, fromServiceError } from './errors.js'
 import { withRetries } from './retry.js'
 import { type BrokerToken, TokenCache } from './token_cache.js'
 
-/** Options of {@link BrokerClient}. */
+/**
+ * Options of {@link BrokerClient}.
+ *
+ * @example
+ * ```ts
+ * const options: BrokerClientOptions = {
+ *   address: 'keybroker.internal:7443',
+ *   tls: { caFile: '/run/spire/bundle.pem', certFile: '/run/spire/svid.pem', keyFile: '/run/spire/svid-key.pem' },
+ *   deadlineMs: 3_000,
+ *   onError: (err) => console.warn(err.code, err.message),
+ * }
+ * ```
+ */
 export interface BrokerClientOptions {
   /** The broker's gRPC address, `host:port`. */
   address: string
@@ -35,7 +47,14 @@ export interface BrokerClientOptions {
   channelOptions?: grpc.ChannelOptions
 }
 
-/** What {@link BrokerClient.token} asks for. */
+/**
+ * What {@link BrokerClient.token} asks for.
+ *
+ * @example
+ * ```ts
+ * const request: TokenRequest = { audience: 'payments-api', scopes: ['payments:read'], ttlSeconds: 300 }
+ * ```
+ */
 export interface TokenRequest {
   /** The service the token is for (`aud`). */
   audience: string
@@ -47,7 +66,14 @@ export interface TokenRequest {
   bindToCertificate?: boolean
 }
 
-/** What {@link BrokerClient.delegate} asks for. */
+/**
+ * What {@link BrokerClient.delegate} asks for.
+ *
+ * @example
+ * ```ts
+ * const request: DelegateRequest = { actor: 'sub-agent-7', scopes: ['GET /v1/charges*'], ttlSeconds: 30 }
+ * ```
+ */
 export interface DelegateRequest {
   /** Who the child token is for: becomes the outermost `act.sub`. */
   actor: string
@@ -59,7 +85,15 @@ export interface DelegateRequest {
   audience?: string
 }
 
-/** An upstream secret fetched through the broker. */
+/**
+ * An upstream secret fetched through the broker.
+ *
+ * @example
+ * ```ts
+ * const secret: BrokerSecret = await broker.secret('stripe-key')
+ * console.log(secret.version, new Date(secret.expiresAt * 1000))
+ * ```
+ */
 export interface BrokerSecret {
   value: Buffer
   version: string
@@ -68,7 +102,15 @@ export interface BrokerSecret {
   exchangeId: string
 }
 
-/** Who the broker thinks this client is. */
+/**
+ * Who the broker thinks this client is.
+ *
+ * @example
+ * ```ts
+ * const me: WhoAmI = await broker.whoami()
+ * if (!me.grants.includes('billing')) throw new Error(`${me.subject} has no billing grant`)
+ * ```
+ */
 export interface WhoAmI {
   subject: string
   authMethod: string

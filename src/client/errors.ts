@@ -4,7 +4,13 @@ import * as grpc from '@grpc/grpc-js'
  * A stable error code: the broker's own (`ERR_SCOPE_NOT_GRANTED`, `ERR_TOKEN_REVOKED`, … sent in the
  * `keybroker-error-code` trailer), or one of the SDK's when no broker answered:
  * `ERR_UNREACHABLE` (the broker could not be reached before the deadline), `ERR_TRANSPORT` (any other
- * gRPC failure without a broker code), `ERR_CLIENT_CONFIG` (a bad option or an unreadable file).
+ * gRPC failure without a broker code), `ERR_CLIENT_CONFIG` (a bad option or an unreadable file),
+ * `ERR_CLIENT_CLOSED` (a call after `close()`).
+ *
+ * @example
+ * ```ts
+ * const retryLater: BrokerErrorCode[] = ['ERR_UNREACHABLE', 'ERR_AUDIT_UNAVAILABLE']
+ * ```
  */
 export type BrokerErrorCode = string
 

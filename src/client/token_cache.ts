@@ -1,4 +1,11 @@
-/** A token as the SDK hands it out (frozen: the same object may go to many callers). */
+/**
+ * A token as the SDK hands it out (frozen: the same object may go to many callers).
+ *
+ * @example
+ * ```ts
+ * const { token, expiresAt, tokenId }: BrokerToken = await broker.token({ audience: 'search-api' })
+ * ```
+ */
 export interface BrokerToken {
   /** The signed JWT, to send as `Authorization: Bearer <token>`. */
   readonly token: string
