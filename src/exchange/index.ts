@@ -1,5 +1,6 @@
 import type { CallerCredentials } from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
+import { type DelegateTokenInput, delegateToken } from './delegate.js'
 import { type FetchedSecret, fetchSecret } from './fetch.js'
 import { type IssuedToken, type IssueTokenInput, issueToken } from './issue.js'
 import { ProxyExchange } from './proxy.js'
@@ -14,6 +15,7 @@ import { type ExchangeDeps, ExchangeSteps } from './steps.js'
  * Shared steps live in steps.ts; each exchange kind has its own file.
  */
 
+export type { DelegateTokenInput } from './delegate.js'
 export type { FetchedSecret } from './fetch.js'
 export type { IssuedToken, IssueTokenInput } from './issue.js'
 export type {
@@ -47,6 +49,10 @@ export class Exchange {
 
   fetchSecret(creds: CallerCredentials, name: string, signal?: AbortSignal): Promise<FetchedSecret> {
     return fetchSecret(this.steps, creds, name, signal)
+  }
+
+  delegateToken(creds: CallerCredentials, input: DelegateTokenInput): Promise<IssuedToken> {
+    return delegateToken(this.steps, creds, input)
   }
 
   /** WhoAmI: who the broker thinks the caller is, and which grants match. Audited only when refused. */

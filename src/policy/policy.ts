@@ -22,6 +22,39 @@ export interface TokenDecision {
   delegation: GrantConfig['delegation']
 }
 
+/** What DelegateToken knows about a verified parent token. */
+export interface DelegationParent {
+  subject: string
+  audience: string
+  scopes: string[]
+  /** unix seconds */
+  expiresAt: number
+  /** Nested `act` levels already in the parent (0 for a token issued directly). */
+  depth: number
+}
+
+export interface DelegationRequest {
+  actor: string
+  scopes: string[]
+  /** 0 = the grant's default_ttl (still capped by the parent's remaining life). */
+  ttlSeconds: number
+  /** '' = the parent's audience. */
+  audience: string
+  /** unix seconds */
+  now: number
+}
+
+export interface DelegationDecision {
+  grant: string
+  audience: string
+  scopes: string[]
+  ttlSeconds: number
+  /** True when the requested ttl was cut to the parent's remaining life or max_ttl. */
+  capped: boolean
+  /** Nested `act` levels of the child. */
+  depth: number
+}
+
 interface CompiledGrant {
   config: GrantConfig
   matchesOidc?: (identity: Identity) => boolean
@@ -130,6 +163,91 @@ export class Policy {
   }
 
   /**
+   * Decide a delegation: the caller (who must be the parent token's subject) asks for a child token
+   * for `request.actor`. The child never outranks its parent: scopes ⊆ parent's, `exp` ≤ parent's,
+   * same audience unless the grant lists another in `delegation.audiences`, and the actor chain no
+   * deeper than the grant's `delegation.max_depth`. Pure: the parent's signature, expiry and
+   * revocation are checked before this is called. Throws a refusal.
+   */
+  evaluateDelegation(
+    identity: Identity,
+    parent: DelegationParent,
+    request: DelegationRequest,
+  ): DelegationDecision {
+    validateActor(request.actor)
+    if (request.audience.length > MAX_AUDIENCE_LENGTH) {
+      throw new BrokerError(
+        'ERR_INVALID_ARGUMENT',
+        `audience is longer than ${MAX_AUDIENCE_LENGTH} characters`,
+      )
+    }
+    if (request.scopes.length > MAX_SCOPES) {
+      throw new BrokerError(
+        'ERR_INVALID_ARGUMENT',
+        `too many scopes: ${request.scopes.length} requested, at most ${MAX_SCOPES} allowed`,
+      )
+    }
+    if (identity.subject !== parent.subject) {
+      throw new BrokerError(
+        'ERR_DELEGATION_DENIED',
+        `the parent token was issued to ${parent.subject}; only that subject may delegate it (caller is ${identity.subject})`,
+      )
+    }
+    const grants = this.matchingGrants(identity)
+    if (grants.length === 0) throw new BrokerError('ERR_NO_GRANT', `no grant matches ${identity.subject}`)
+    const candidates = grants.filter((g) => g.tokens.some((t) => t.audience === parent.audience))
+    if (candidates.length === 0) {
+      throw new BrokerError(
+        'ERR_AUDIENCE_NOT_GRANTED',
+        `audience "${parent.audience}" of the parent token is no longer granted to ${identity.subject}`,
+      )
+    }
+    const grant = candidates.find((g) => g.delegation.max_depth > 0)
+    if (!grant) {
+      throw new BrokerError(
+        'ERR_DELEGATION_DENIED',
+        `delegation is off for grant "${candidates[0]!.name}" (delegation.max_depth is 0)`,
+      )
+    }
+    const depth = parent.depth + 1
+    if (depth > grant.delegation.max_depth) {
+      throw new BrokerError(
+        'ERR_DELEGATION_DENIED',
+        `delegation depth ${depth} exceeds delegation.max_depth ${grant.delegation.max_depth} of grant "${grant.name}"`,
+      )
+    }
+    const audience = request.audience === '' ? parent.audience : request.audience
+    if (audience !== parent.audience && !grant.delegation.audiences.includes(audience)) {
+      throw new BrokerError(
+        'ERR_AUDIENCE_NOT_GRANTED',
+        `audience "${audience}" is not in delegation.audiences of grant "${grant.name}"; a delegated token keeps its parent's audience "${parent.audience}"`,
+      )
+    }
+    const requested = [...new Set(request.scopes)]
+    const missing = requested.filter((s) => !parent.scopes.includes(s))
+    if (missing.length > 0) {
+      throw new BrokerError(
+        'ERR_SCOPE_NOT_GRANTED',
+        `scope not held by the parent token: ${missing.join(', ')}`,
+      )
+    }
+    const remaining = parent.expiresAt - request.now
+    if (remaining <= 0) throw new BrokerError('ERR_TOKEN_EXPIRED', 'parent token has expired')
+    const token = grant.tokens.find((t) => t.audience === parent.audience)!
+    const wanted = request.ttlSeconds === 0 ? token.default_ttl : request.ttlSeconds
+    // The child dies with its parent, and never outlives what the grant allows for a fresh token.
+    const ceiling = Math.min(remaining, token.max_ttl)
+    return {
+      grant: grant.name,
+      audience,
+      scopes: requested.length > 0 ? requested : [...parent.scopes],
+      ttlSeconds: Math.min(wanted, ceiling),
+      capped: wanted > ceiling,
+      depth,
+    }
+  }
+
+  /**
    * May this identity fetch secret `name`? An unknown name and a name granted to someone else get
    * the same refusal, so callers cannot probe which secrets exist.
    */
@@ -145,6 +263,20 @@ export class Policy {
 /** The one refusal for "no such secret" and "not yours": identical, so callers cannot probe. */
 export function secretNotGranted(identity: Identity, name: string): BrokerError {
   return new BrokerError('ERR_SECRET_NOT_GRANTED', `secret "${name}" is not granted to ${identity.subject}`)
+}
+
+const MAX_ACTOR_LENGTH = 256
+
+function validateActor(actor: string): void {
+  if (actor.length === 0) {
+    throw new BrokerError('ERR_INVALID_ARGUMENT', 'actor is required (who the delegated token is for)')
+  }
+  if (actor.length > MAX_ACTOR_LENGTH || !/^[\x21-\x7e]+$/.test(actor)) {
+    throw new BrokerError(
+      'ERR_INVALID_ARGUMENT',
+      `actor must be 1-${MAX_ACTOR_LENGTH} printable characters without spaces`,
+    )
+  }
 }
 
 function validateTokenRequest(request: TokenRequest): void {

@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js'
-import { BrokerError, toBrokerError } from '../errors.js'
-import { type Exchange, RecordedError } from '../exchange/index.js'
+import { toBrokerError } from '../errors.js'
+import { type Exchange, type IssuedToken, RecordedError } from '../exchange/index.js'
 import type { BrokerHandlers } from '../generated/keybroker/v1/Broker.js'
+import type { IssueTokenResponse } from '../generated/keybroker/v1/IssueTokenResponse.js'
 import type { CallerCredentials } from '../identity/authenticate.js'
 import type { GrpcListener } from './grpc_listener.js'
 import { GRPC_STATUS } from './status.js'
@@ -50,6 +51,18 @@ function unary<Req, Res>(
   }
 }
 
+function tokenResponse(issued: IssuedToken): IssueTokenResponse {
+  return {
+    token: issued.token,
+    token_type: issued.tokenType,
+    expires_at: issued.expiresAt,
+    scopes: issued.scopes,
+    audience: issued.audience,
+    token_id: issued.tokenId,
+    exchange_id: issued.exchangeId,
+  }
+}
+
 export interface BrokerServiceDeps {
   exchange: Exchange
   listener: () => GrpcListener | undefined
@@ -63,24 +76,26 @@ export function brokerHandlers(deps: BrokerServiceDeps): BrokerHandlers {
   return {
     IssueToken: unary(async (call) => {
       const req = call.request
-      const issued = await exchange.issueToken(creds(call), {
-        audience: req.audience ?? '',
-        scopes: req.scopes ?? [],
-        ttlSeconds: req.ttl_seconds ?? 0,
-        bindToCertificate: req.bind_to_certificate ?? false,
-      })
-      return {
-        token: issued.token,
-        token_type: issued.tokenType,
-        expires_at: issued.expiresAt,
-        scopes: issued.scopes,
-        audience: issued.audience,
-        token_id: issued.tokenId,
-        exchange_id: issued.exchangeId,
-      }
+      return tokenResponse(
+        await exchange.issueToken(creds(call), {
+          audience: req.audience ?? '',
+          scopes: req.scopes ?? [],
+          ttlSeconds: req.ttl_seconds ?? 0,
+          bindToCertificate: req.bind_to_certificate ?? false,
+        }),
+      )
     }, onUnexpected),
-    DelegateToken: unary(async () => {
-      throw new BrokerError('ERR_UNIMPLEMENTED', 'DelegateToken is not available in this build')
+    DelegateToken: unary(async (call) => {
+      const req = call.request
+      return tokenResponse(
+        await exchange.delegateToken(creds(call), {
+          parentToken: req.parent_token ?? '',
+          scopes: req.scopes ?? [],
+          ttlSeconds: req.ttl_seconds ?? 0,
+          actor: req.actor ?? '',
+          audience: req.audience ?? '',
+        }),
+      )
     }, onUnexpected),
     FetchSecret: unary(async (call) => {
       // a caller that hangs up (or whose deadline passes) stops waiting on the upstream

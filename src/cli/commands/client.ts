@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs'
-import * as grpc from '@grpc/grpc-js'
 import { type Command, Option } from 'commander'
-import { loadBrokerProto } from '../../proto/load.js'
+import { BrokerClient, BrokerError } from '../../client/index.js'
 import { CliExit, collect, duration } from '../common.js'
 
 export interface ConnectOptions {
@@ -10,6 +9,7 @@ export interface ConnectOptions {
   cert?: string
   key?: string
   tokenFile?: string
+  serverName?: string
 }
 
 export function withConnectOptions(cmd: Command): Command {
@@ -29,47 +29,59 @@ export function withConnectOptions(cmd: Command): Command {
     .addOption(
       new Option('--token-file <file>', 'workload JWT sent as a bearer token').env('KEYBROKER_TOKEN_FILE'),
     )
-}
-
-export function brokerClient(opts: ConnectOptions) {
-  const read = (file: string) => {
-    try {
-      return readFileSync(file)
-    } catch (err) {
-      throw new CliExit(`cannot read ${file}: ${(err as Error).message}`)
-    }
-  }
-  if (Boolean(opts.cert) !== Boolean(opts.key)) throw new CliExit('--cert and --key go together')
-  let creds = grpc.credentials.createSsl(
-    read(opts.ca),
-    opts.key ? read(opts.key) : null,
-    opts.cert ? read(opts.cert) : null,
-  )
-  if (opts.tokenFile) {
-    const file = opts.tokenFile
-    creds = grpc.credentials.combineChannelCredentials(
-      creds,
-      grpc.credentials.createFromMetadataGenerator((_params, callback) => {
-        const md = new grpc.Metadata()
-        md.set('authorization', `Bearer ${read(file).toString('utf8').trim()}`)
-        callback(null, md)
-      }),
+    .addOption(
+      new Option(
+        '--server-name <name>',
+        "name to verify in the broker's certificate (when --address is an IP or another name)",
+      ).env('KEYBROKER_SERVER_NAME'),
     )
+}
+
+/** The SDK client for one CLI command; option and file problems end the command with their message. */
+export function connect(opts: ConnectOptions): BrokerClient {
+  if (Boolean(opts.cert) !== Boolean(opts.key)) throw new CliExit('--cert and --key go together')
+  try {
+    return new BrokerClient({
+      address: opts.address,
+      tls: { caFile: opts.ca, certFile: opts.cert, keyFile: opts.key, serverName: opts.serverName },
+      workloadTokenFile: opts.tokenFile,
+      deadlineMs: 10_000,
+    })
+  } catch (err) {
+    throw err instanceof BrokerError ? new CliExit(`keybroker: ${err.message}`) : err
   }
-  const proto = loadBrokerProto()
-  return new proto.keybroker.v1.Broker(opts.address, creds)
 }
 
-export function callFailed(err: grpc.ServiceError): CliExit {
-  const name = grpc.status[err.code] ?? String(err.code)
-  return new CliExit(`keybroker: ${name}: ${err.details || err.message}`)
+/** Run one SDK call, turning a BrokerError into `keybroker: STATUS: message` and always closing the client. */
+async function withClient<T>(opts: ConnectOptions, run: (client: BrokerClient) => Promise<T>): Promise<T> {
+  const client = connect(opts)
+  try {
+    return await run(client)
+  } catch (err) {
+    if (err instanceof BrokerError) throw new CliExit(`keybroker: ${err.grpcStatus}: ${err.message}`)
+    throw err
+  } finally {
+    client.close()
+  }
 }
 
-function deadline(): grpc.CallOptions {
-  return { deadline: Date.now() + 10_000 }
+function printToken(token: object & { token: string }, json: boolean | undefined): void {
+  process.stdout.write(json ? `${JSON.stringify(token, null, 2)}\n` : `${token.token}\n`)
 }
 
-/** `keybroker token` and `keybroker whoami`: a person at a shell asking the broker. */
+/** A token from a file, or from stdin with `-` (never from argv, where `ps` would show it). */
+function readTokenArg(file: string): string {
+  try {
+    const text = readFileSync(file === '-' ? 0 : file, 'utf8').trim()
+    if (text.length === 0) throw new CliExit(`no token in ${file === '-' ? 'stdin' : file}`)
+    return text
+  } catch (err) {
+    if (err instanceof CliExit) throw err
+    throw new CliExit(`cannot read ${file}: ${(err as Error).message}`)
+  }
+}
+
+/** `keybroker token|delegate|secret|whoami`: a person at a shell asking the broker, through the SDK. */
 export function registerClientCommands(program: Command): void {
   withConnectOptions(
     program
@@ -90,32 +102,77 @@ export function registerClientCommands(program: Command): void {
         json?: boolean
       },
     ) => {
-      const client = brokerClient(opts)
-      const response = await new Promise<Record<string, unknown>>((resolve, reject) =>
-        client.IssueToken(
-          {
-            audience: opts.audience,
-            scopes: opts.scope,
-            ttl_seconds: opts.ttl ?? 0,
-            bind_to_certificate: opts.bind ?? false,
-          },
-          deadline(),
-          (err, res) => (err ? reject(callFailed(err)) : resolve(res as unknown as Record<string, unknown>)),
-        ),
+      const token = await withClient(opts, (client) =>
+        client.token({
+          audience: opts.audience,
+          scopes: opts.scope,
+          ttlSeconds: opts.ttl,
+          bindToCertificate: opts.bind ?? false,
+        }),
       )
-      client.close()
-      process.stdout.write(opts.json ? `${JSON.stringify(response, null, 2)}\n` : `${response.token}\n`)
+      printToken(token, opts.json)
     },
   )
 
   withConnectOptions(
+    program
+      .command('delegate')
+      .description('narrow a broker token you hold for a sub-agent; prints the child JWT')
+      .requiredOption('--parent-file <file>', 'file holding the parent token (`-` reads stdin)')
+      .requiredOption('--actor <name>', 'who the child token is for (becomes act.sub)')
+      .option(
+        '-s, --scope <scope>',
+        "a scope to keep (repeatable; default: all of the parent's)",
+        collect,
+        [],
+      )
+      .option('--ttl <duration>', "lifetime (capped by the parent's remaining life)", duration)
+      .option('-a, --audience <audience>', 'another audience, if the grant allows it')
+      .option('--json', 'print every response field as JSON'),
+  ).action(
+    async (
+      opts: ConnectOptions & {
+        parentFile: string
+        actor: string
+        scope: string[]
+        ttl?: number
+        audience?: string
+        json?: boolean
+      },
+    ) => {
+      const parent = readTokenArg(opts.parentFile)
+      const token = await withClient(opts, (client) =>
+        client.delegate(parent, {
+          actor: opts.actor,
+          scopes: opts.scope,
+          ttlSeconds: opts.ttl,
+          audience: opts.audience,
+        }),
+      )
+      printToken(token, opts.json)
+    },
+  )
+
+  withConnectOptions(
+    program
+      .command('secret')
+      .description('fetch a secret the policy grants you; prints its value')
+      .argument('<name>', 'secret name from the broker config')
+      .option('--json', 'print value (base64), version and expiry as JSON'),
+  ).action(async (name: string, opts: ConnectOptions & { json?: boolean }) => {
+    const secret = await withClient(opts, (client) => client.secret(name))
+    if (opts.json) {
+      const { value, ...rest } = secret
+      process.stdout.write(
+        `${JSON.stringify({ ...rest, value_base64: value.toString('base64') }, null, 2)}\n`,
+      )
+    } else process.stdout.write(secret.value)
+  })
+
+  withConnectOptions(
     program.command('whoami').description('show the identity the broker sees and the grants that match'),
   ).action(async (opts: ConnectOptions) => {
-    const client = brokerClient(opts)
-    const response = await new Promise<unknown>((resolve, reject) =>
-      client.WhoAmI({}, deadline(), (err, res) => (err ? reject(callFailed(err)) : resolve(res))),
-    )
-    client.close()
-    process.stdout.write(`${JSON.stringify(response, null, 2)}\n`)
+    const me = await withClient(opts, (client) => client.whoami())
+    process.stdout.write(`${JSON.stringify(me, null, 2)}\n`)
   })
 }

@@ -1,0 +1,435 @@
+import * as grpc from '@grpc/grpc-js'
+import type { BrokerClient as RawBrokerClient } from '../generated/keybroker/v1/Broker.js'
+import type { IssueTokenResponse__Output } from '../generated/keybroker/v1/IssueTokenResponse.js'
+import { loadBrokerProto } from '../proto/load.js'
+import { CredentialFiles } from './credential_files.js'
+import { BrokerError, configError, fromServiceError } from './errors.js'
+import { withRetries } from './retry.js'
+import { type BrokerToken, TokenCache } from './token_cache.js'
+
+/**
+ * Options of {@link BrokerClient}.
+ *
+ * @example
+ * ```ts
+ * const options: BrokerClientOptions = {
+ *   address: 'keybroker.internal:7443',
+ *   tls: { caFile: '/run/spire/bundle.pem', certFile: '/run/spire/svid.pem', keyFile: '/run/spire/svid-key.pem' },
+ *   deadlineMs: 3_000,
+ *   onError: (err) => console.warn(err.code, err.message),
+ * }
+ * ```
+ */
+export interface BrokerClientOptions {
+  /** The broker's gRPC address, `host:port`. */
+  address: string
+  tls: {
+    /** CA bundle (PEM) that signed the broker's certificate. */
+    caFile: string
+    /** Workload certificate (PEM, e.g. a SPIFFE X.509-SVID): the mTLS identity. Re-read when it changes. */
+    certFile?: string
+    /** Its private key (PEM). Re-read when it changes. */
+    keyFile?: string
+    /** Name to verify in the broker's certificate when it differs from the host in `address`. */
+    serverName?: string
+  }
+  /** A workload JWT (e.g. a Kubernetes projected service-account token) sent as the bearer identity; re-read when it changes. */
+  workloadTokenFile?: string
+  /** Alternative to `workloadTokenFile`: called before every call for the current workload JWT. */
+  workloadToken?: () => Promise<string>
+  /** Deadline of each call, retries included (default 5000 ms). */
+  deadlineMs?: number
+  /** Told about problems no caller sees: a rotated file that does not parse, a failed background refresh. */
+  onError?: (error: BrokerError) => void
+  /** How often, at most, files are checked for changes (default 1000 ms; checked on use). */
+  fileCheckIntervalMs?: number
+  /** Extra grpc-js channel options. */
+  channelOptions?: grpc.ChannelOptions
+}
+
+/**
+ * What {@link BrokerClient.token} asks for.
+ *
+ * @example
+ * ```ts
+ * const request: TokenRequest = { audience: 'payments-api', scopes: ['payments:read'], ttlSeconds: 300 }
+ * ```
+ */
+export interface TokenRequest {
+  /** The service the token is for (`aud`). */
+  audience: string
+  /** Scopes to ask for; none = everything the grant allows for this audience. */
+  scopes?: string[]
+  /** Lifetime to ask for; policy caps it (0 or absent = the grant's default). */
+  ttlSeconds?: number
+  /** Bind the token to this client's certificate (`cnf.x5t#S256`, RFC 8705); needs mTLS. */
+  bindToCertificate?: boolean
+}
+
+/**
+ * What {@link BrokerClient.delegate} asks for.
+ *
+ * @example
+ * ```ts
+ * const request: DelegateRequest = { actor: 'sub-agent-7', scopes: ['GET /v1/charges*'], ttlSeconds: 30 }
+ * ```
+ */
+export interface DelegateRequest {
+  /** Who the child token is for: becomes the outermost `act.sub`. */
+  actor: string
+  /** A subset of the parent's scopes; none = all of the parent's. */
+  scopes?: string[]
+  /** Capped by the parent's remaining life and the grant's max_ttl (0 or absent = the grant's default). */
+  ttlSeconds?: number
+  /** Another audience, only if the grant's `delegation.audiences` lists it (default: the parent's). */
+  audience?: string
+}
+
+/**
+ * An upstream secret fetched through the broker.
+ *
+ * @example
+ * ```ts
+ * const secret: BrokerSecret = await broker.secret('stripe-key')
+ * console.log(secret.version, new Date(secret.expiresAt * 1000))
+ * ```
+ */
+export interface BrokerSecret {
+  value: Buffer
+  version: string
+  /** Unix seconds; 0 when the provider gave no expiry. */
+  expiresAt: number
+  exchangeId: string
+}
+
+/**
+ * Who the broker thinks this client is.
+ *
+ * @example
+ * ```ts
+ * const me: WhoAmI = await broker.whoami()
+ * if (!me.grants.includes('billing')) throw new Error(`${me.subject} has no billing grant`)
+ * ```
+ */
+export interface WhoAmI {
+  subject: string
+  authMethod: string
+  issuer: string
+  attributes: Record<string, string>
+  /** Names of the grants that match. */
+  grants: string[]
+  certThumbprint: string
+}
+
+type Method = 'IssueToken' | 'DelegateToken' | 'FetchSecret' | 'WhoAmI'
+type UnaryMethod<Res> = (
+  request: object,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (err: grpc.ServiceError | null, res: Res) => void,
+) => grpc.ClientUnaryCall
+
+const DEFAULT_DEADLINE_MS = 5_000
+/** Reconnect quickly after a broker restart; grpc-js would otherwise back off for up to two minutes. */
+const CHANNEL_DEFAULTS: grpc.ChannelOptions = {
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 2_000,
+  'grpc.keepalive_time_ms': 30_000,
+}
+
+/**
+ * A client of the keybroker: short-lived tokens with one call and no expiry bookkeeping.
+ *
+ * Tokens are cached per (audience, scopes, binding) and refreshed in the background at about 80% of
+ * their life; concurrent callers of a cold entry share one request; an expired token is never
+ * returned. Calls retry UNAVAILABLE with backoff within their deadline; every other failure is a
+ * {@link BrokerError} at once. Certificate and workload-token files are re-read when they change.
+ *
+ * @example
+ * ```ts
+ * import { BrokerClient } from 'keybroker/client'
+ *
+ * const broker = new BrokerClient({
+ *   address: 'keybroker.internal:7443',
+ *   tls: { caFile: '/run/spire/bundle.pem', certFile: '/run/spire/svid.pem', keyFile: '/run/spire/svid-key.pem' },
+ * })
+ * const { token } = await broker.token({ audience: 'payments-api', scopes: ['payments:read'] })
+ * ```
+ */
+export class BrokerClient {
+  private readonly files: CredentialFiles
+  private readonly cache: TokenCache
+  private readonly deadlineMs: number
+  private readonly onError: (error: BrokerError) => void
+  private channel?: { client: RawBrokerClient; version: number }
+  private closed = false
+
+  /**
+   * Reads the CA, certificate, key and workload-token files once (a missing or bad file throws a
+   * {@link BrokerError} with code `ERR_CLIENT_CONFIG`); no connection is made until the first call.
+   *
+   * @example
+   * ```ts
+   * // In Kubernetes, with a projected service-account token as the identity:
+   * const broker = new BrokerClient({
+   *   address: 'keybroker.keybroker.svc:7443',
+   *   tls: { caFile: '/etc/keybroker/ca.pem' },
+   *   workloadTokenFile: '/var/run/secrets/tokens/keybroker',
+   *   onError: (err) => console.warn('keybroker:', err.message),
+   * })
+   * ```
+   */
+  constructor(private readonly options: BrokerClientOptions) {
+    if (!options.address) throw configError('address is required (host:port of the broker)')
+    if (!options.tls?.caFile) throw configError('tls.caFile is required (the CA that signed the broker)')
+    if (options.workloadTokenFile && options.workloadToken) {
+      throw configError('give workloadTokenFile or workloadToken, not both')
+    }
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS
+    this.onError = options.onError ?? (() => {})
+    this.files = new CredentialFiles(
+      { ...options.tls, workloadTokenFile: options.workloadTokenFile },
+      { checkIntervalMs: options.fileCheckIntervalMs ?? 1_000, now: Date.now, onError: this.onError },
+    )
+    this.cache = new TokenCache({
+      now: Date.now,
+      onError: (err) => this.onError(err instanceof BrokerError ? err : configError(String(err), err)),
+    })
+  }
+
+  /**
+   * A token for `audience`, from the cache when it has a valid one (cached per audience, sorted scopes,
+   * binding and requested ttl). Concurrent callers share one
+   * request; the token is renewed in the background before it expires.
+   *
+   * @example
+   * ```ts
+   * const { token, expiresAt } = await broker.token({ audience: 'search-api', scopes: ['search:read'] })
+   * await fetch('https://search.internal/q?x=1', { headers: { authorization: `Bearer ${token}` } })
+   * ```
+   */
+  token(request: TokenRequest): Promise<BrokerToken> {
+    const scopes = [...new Set(request.scopes ?? [])].sort()
+    const bind = request.bindToCertificate ?? false
+    // The requested ttl is part of the key: a caller asking for a 2-minute token must not be handed a
+    // cached 15-minute one.
+    const key = JSON.stringify([request.audience, scopes, bind, request.ttlSeconds ?? 0])
+    return this.cache.get(key, async () =>
+      toToken(
+        await this.call<IssueTokenResponse__Output>('IssueToken', {
+          audience: request.audience,
+          scopes,
+          ttl_seconds: request.ttlSeconds ?? 0,
+          bind_to_certificate: bind,
+        }),
+      ),
+    )
+  }
+
+  /**
+   * Hand a narrower, shorter-lived copy of a token you hold to a sub-agent (`actor`). The child's
+   * `act` claim records the chain; it dies when the parent expires or is revoked. Not cached.
+   *
+   * @example
+   * ```ts
+   * const parent = await broker.token({ audience: 'proxy:stripe', ttlSeconds: 120 })
+   * const child = await broker.delegate(parent.token, {
+   *   actor: 'sub-agent-7',
+   *   scopes: ['GET /v1/charges*'],
+   *   ttlSeconds: 30,
+   * })
+   * ```
+   */
+  async delegate(parentToken: string, request: DelegateRequest): Promise<BrokerToken> {
+    return toToken(
+      await this.call<IssueTokenResponse__Output>('DelegateToken', {
+        parent_token: parentToken,
+        scopes: request.scopes ?? [],
+        ttl_seconds: request.ttlSeconds ?? 0,
+        actor: request.actor,
+        audience: request.audience ?? '',
+      }),
+    )
+  }
+
+  /**
+   * Fetch an upstream secret the broker's policy grants you, by name. Not cached by the SDK (the
+   * broker caches upstream reads).
+   *
+   * @example
+   * ```ts
+   * const { value } = await broker.secret('stripe-key')
+   * const stripeKey = value.toString('utf8')
+   * ```
+   */
+  async secret(name: string): Promise<BrokerSecret> {
+    const res = await this.call<{ value: Buffer; version: string; expires_at: number; exchange_id: string }>(
+      'FetchSecret',
+      { name },
+    )
+    return { value: res.value, version: res.version, expiresAt: res.expires_at, exchangeId: res.exchange_id }
+  }
+
+  /**
+   * The identity the broker sees for this client and the grants that match it.
+   *
+   * @example
+   * ```ts
+   * const me = await broker.whoami()
+   * console.log(me.subject, me.grants) // spiffe://example.org/ns/prod/sa/billing [ 'billing' ]
+   * ```
+   */
+  async whoami(): Promise<WhoAmI> {
+    const res = await this.call<{
+      subject: string
+      auth_method: string
+      issuer: string
+      attributes: Record<string, string>
+      grants: string[]
+      cert_thumbprint: string
+    }>('WhoAmI', {})
+    return {
+      subject: res.subject,
+      authMethod: res.auth_method,
+      issuer: res.issuer,
+      attributes: { ...res.attributes },
+      grants: [...res.grants],
+      certThumbprint: res.cert_thumbprint,
+    }
+  }
+
+  /**
+   * grpc-js call credentials that attach a fresh broker token (`authorization: Bearer …`) to every
+   * call made to another service. Combine them with that service's channel credentials.
+   *
+   * @example
+   * ```ts
+   * import * as grpc from '@grpc/grpc-js'
+   *
+   * const creds = grpc.credentials.combineChannelCredentials(
+   *   grpc.credentials.createSsl(caPem),
+   *   broker.callCredentials({ audience: 'payments-api', scopes: ['payments:write'] }),
+   * )
+   * const payments = new PaymentsClient('payments.internal:443', creds)
+   * ```
+   */
+  callCredentials(request: Pick<TokenRequest, 'audience' | 'scopes'>): grpc.CallCredentials {
+    return grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+      this.token(request).then(
+        ({ token }) => {
+          const metadata = new grpc.Metadata()
+          metadata.set('authorization', `Bearer ${token}`)
+          callback(null, metadata)
+        },
+        (err: unknown) => {
+          const error = err instanceof BrokerError ? err : configError(String(err), err)
+          // grpc-js reads a numeric `code` to fail the outgoing call with the broker's status.
+          callback(Object.assign(new Error(`keybroker: ${error.message}`), { code: error.grpcCode }))
+        },
+      )
+    })
+  }
+
+  /**
+   * `fetch` with `Authorization: Bearer <broker token>` for `audience` added (replacing any
+   * authorization header in `init`).
+   *
+   * @example
+   * ```ts
+   * const res = await broker.fetch('https://keybroker.internal:7080/proxy/stripe/v1/charges', undefined, {
+   *   audience: 'proxy:stripe',
+   *   scopes: ['GET /v1/charges*'],
+   * })
+   * ```
+   */
+  async fetch(
+    url: string | URL,
+    init: RequestInit | undefined,
+    request: Pick<TokenRequest, 'audience' | 'scopes'>,
+  ): Promise<Response> {
+    const { token } = await this.token(request)
+    const headers = new Headers(init?.headers)
+    headers.set('authorization', `Bearer ${token}`)
+    return globalThis.fetch(url, { ...init, headers })
+  }
+
+  /**
+   * Stop background refreshes and close the connection. Calls made afterwards fail.
+   *
+   * @example
+   * ```ts
+   * process.on('SIGTERM', () => broker.close())
+   * ```
+   */
+  close(): void {
+    this.closed = true
+    this.cache.close()
+    this.channel?.client.close()
+    this.channel = undefined
+  }
+
+  private call<Res>(method: Method, request: object): Promise<Res> {
+    return withRetries(
+      async (deadline) => {
+        if (this.closed)
+          throw new BrokerError('ERR_CLIENT_CLOSED', grpc.status.CANCELLED, 'BrokerClient is closed')
+        const client = this.client()
+        const metadata = await this.metadata()
+        return new Promise<Res>((resolve, reject) => {
+          const fn = (client as unknown as Record<Method, UnaryMethod<Res>>)[method].bind(client)
+          fn(request, metadata, { deadline }, (err, res) =>
+            err ? reject(fromServiceError(err)) : resolve(res),
+          )
+        })
+      },
+      { deadlineMs: this.deadlineMs, initialBackoffMs: 100, maxBackoffMs: 1_000, now: Date.now },
+    )
+  }
+
+  /** The channel for the current TLS material; rebuilt when a rotated certificate is loaded. */
+  private client(): RawBrokerClient {
+    const material = this.files.channelMaterial()
+    if (this.channel?.version === material.version) return this.channel.client
+    const previous = this.channel?.client
+    const { tls, address, channelOptions } = this.options
+    const proto = loadBrokerProto()
+    const client = new proto.keybroker.v1.Broker(
+      address,
+      grpc.credentials.createSsl(material.ca, material.key ?? null, material.cert ?? null),
+      {
+        ...CHANNEL_DEFAULTS,
+        ...(tls.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
+        ...channelOptions,
+      },
+    )
+    this.channel = { client, version: material.version }
+    // Calls already on the old channel may finish; it is closed once they have run out of time.
+    if (previous) setTimeout(() => previous.close(), this.deadlineMs + 1_000).unref()
+    return client
+  }
+
+  private async metadata(): Promise<grpc.Metadata> {
+    const metadata = new grpc.Metadata()
+    let token = this.files.workloadToken()
+    if (this.options.workloadToken) {
+      try {
+        token = await this.options.workloadToken()
+      } catch (err) {
+        throw configError(`workloadToken() failed: ${(err as Error).message ?? String(err)}`, err)
+      }
+    }
+    if (token) metadata.set('authorization', `Bearer ${token}`)
+    return metadata
+  }
+}
+
+function toToken(res: IssueTokenResponse__Output): BrokerToken {
+  return Object.freeze({
+    token: res.token,
+    expiresAt: res.expires_at,
+    scopes: Object.freeze([...res.scopes]),
+    audience: res.audience,
+    tokenId: res.token_id,
+    exchangeId: res.exchange_id,
+  })
+}

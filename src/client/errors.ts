@@ -1,0 +1,83 @@
+import * as grpc from '@grpc/grpc-js'
+
+/**
+ * A stable error code: the broker's own (`ERR_SCOPE_NOT_GRANTED`, `ERR_TOKEN_REVOKED`, … sent in the
+ * `keybroker-error-code` trailer), or one of the SDK's when no broker answered:
+ * `ERR_UNREACHABLE` (the broker could not be reached before the deadline), `ERR_TRANSPORT` (any other
+ * gRPC failure without a broker code), `ERR_CLIENT_CONFIG` (a bad option or an unreadable file),
+ * `ERR_CLIENT_CLOSED` (a call after `close()`).
+ *
+ * @example
+ * ```ts
+ * const retryLater: BrokerErrorCode[] = ['ERR_UNREACHABLE', 'ERR_AUDIT_UNAVAILABLE']
+ * ```
+ */
+export type BrokerErrorCode = string
+
+/**
+ * Every failure of a {@link BrokerClient} call. Switch on `code` (stable) or `grpcCode`; `message` is
+ * the broker's own explanation and never contains a token or a secret.
+ *
+ * @example
+ * ```ts
+ * import { BrokerClient, BrokerError } from 'keybroker/client'
+ * import { status } from '@grpc/grpc-js'
+ *
+ * const client = new BrokerClient({ address: 'keybroker:7443', tls: { caFile: '/etc/keybroker/ca.pem' } })
+ * try {
+ *   await client.token({ audience: 'payments-api', scopes: ['payments:write'] })
+ * } catch (err) {
+ *   if (err instanceof BrokerError && err.grpcCode === status.PERMISSION_DENIED) {
+ *     console.error(`not allowed (${err.code}): ${err.message}`)
+ *   } else throw err
+ * }
+ * ```
+ */
+export class BrokerError extends Error {
+  /** The broker's error code from the `keybroker-error-code` trailer, or an SDK code (see {@link BrokerErrorCode}). */
+  readonly code: BrokerErrorCode
+  /** The gRPC status of the call (`status.UNAVAILABLE`, `status.PERMISSION_DENIED`, …). */
+  readonly grpcCode: grpc.status
+  /** Id of the broker's audit row for this refusal, when it wrote one (`keybroker-exchange-id` trailer). */
+  readonly exchangeId?: string
+
+  constructor(
+    code: BrokerErrorCode,
+    grpcCode: grpc.status,
+    message: string,
+    options?: { cause?: unknown; exchangeId?: string },
+  ) {
+    super(message, { cause: options?.cause })
+    this.name = 'BrokerError'
+    this.code = code
+    this.grpcCode = grpcCode
+    this.exchangeId = options?.exchangeId
+  }
+
+  /** Name of the gRPC status, e.g. `PERMISSION_DENIED`. */
+  get grpcStatus(): string {
+    return grpc.status[this.grpcCode] ?? String(this.grpcCode)
+  }
+}
+
+/** A gRPC ServiceError → BrokerError, keeping the broker's code and message. */
+export function fromServiceError(err: grpc.ServiceError): BrokerError {
+  const trailer = (key: string) => {
+    const value = err.metadata?.get(key)[0]
+    return value === undefined ? undefined : String(value)
+  }
+  const code =
+    trailer('keybroker-error-code') ??
+    (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED
+      ? 'ERR_UNREACHABLE'
+      : 'ERR_TRANSPORT')
+  return new BrokerError(code, err.code, err.details || err.message, {
+    cause: err,
+    exchangeId: trailer('keybroker-exchange-id'),
+  })
+}
+
+/** An SDK-side problem with options or files: no call was made. */
+export function configError(message: string, cause?: unknown): BrokerError {
+  return new BrokerError('ERR_CLIENT_CONFIG', grpc.status.INVALID_ARGUMENT, message, { cause })
+}

@@ -1,0 +1,50 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { status } from '@grpc/grpc-js'
+import { BrokerError } from './errors.js'
+
+export interface RetryPolicy {
+  /** Total time one call may take, every attempt and pause included. */
+  deadlineMs: number
+  initialBackoffMs: number
+  maxBackoffMs: number
+  now: () => number
+}
+
+/**
+ * Run `attempt` until it succeeds, retrying only UNAVAILABLE (the broker restarting, a connection
+ * dropped, its audit log briefly unwritable) with exponential backoff and jitter, and never past the
+ * call's deadline. Every other error is the broker's considered answer and surfaces at once.
+ */
+export async function withRetries<T>(
+  attempt: (deadline: number) => Promise<T>,
+  policy: RetryPolicy,
+): Promise<T> {
+  const deadline = policy.now() + policy.deadlineMs
+  let unavailable: BrokerError | undefined
+  for (let n = 0; ; n++) {
+    try {
+      return await attempt(deadline)
+    } catch (err) {
+      if (!(err instanceof BrokerError)) throw err
+      // The deadline ran out inside an attempt after the broker was already unreachable: say so.
+      if (err.grpcCode === status.DEADLINE_EXCEEDED && unavailable) throw gaveUp(unavailable, policy)
+      if (err.grpcCode !== status.UNAVAILABLE) throw err
+      unavailable = err
+      const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** n)
+      // Jitter spreads the retries of many clients after a broker restart.
+      const remaining = deadline - policy.now()
+      if (remaining <= 0) throw gaveUp(err, policy)
+      // The last pause is cut to the deadline; the attempt after it then ends as DEADLINE_EXCEEDED → UNAVAILABLE.
+      await sleep(Math.min(remaining, ceiling / 2 + Math.random() * (ceiling / 2)), undefined, { ref: false })
+    }
+  }
+}
+
+function gaveUp(err: BrokerError, policy: RetryPolicy): BrokerError {
+  return new BrokerError(
+    err.code,
+    status.UNAVAILABLE,
+    `${err.message} (gave up after retrying for up to ${policy.deadlineMs} ms)`,
+    { cause: err, exchangeId: err.exchangeId },
+  )
+}

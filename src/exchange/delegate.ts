@@ -1,0 +1,148 @@
+import { BrokerError, toBrokerError } from '../errors.js'
+import type { CallerCredentials } from '../identity/authenticate.js'
+import type { Identity } from '../identity/identity.js'
+import { tokenFingerprint } from '../identity/oidc.js'
+import {
+  type AccessTokenClaims,
+  type ActorClaim,
+  type MintedToken,
+  mintAccessToken,
+  splitScopeClaim,
+} from '../issuer/mint.js'
+import { verifyAccessToken } from '../issuer/verify.js'
+import type { IssuedToken } from './issue.js'
+import type { ExchangeSteps } from './steps.js'
+
+export interface DelegateTokenInput {
+  parentToken: string
+  scopes: string[]
+  ttlSeconds: number
+  actor: string
+  /** '' = the parent's audience. */
+  audience: string
+}
+
+/**
+ * DelegateToken: a caller hands a broker token it holds to a sub-agent, narrowed. The child keeps the
+ * parent's `sub`, nests the actor chain in `act` (RFC 8693) and lists every ancestor's `jti` in
+ * `kb_ancestors`, so revoking any ancestor kills it.
+ *
+ * The child is not certificate-bound even when the parent is: it is made to be handed to an actor that
+ * does not hold the caller's private key, so inheriting `cnf` would make it unusable. Instead, presenting
+ * a bound parent requires the certificate it is bound to (proof of possession), and the child is
+ * narrower and shorter-lived than the parent.
+ */
+export async function delegateToken(
+  steps: ExchangeSteps,
+  creds: CallerCredentials,
+  input: DelegateTokenInput,
+): Promise<IssuedToken> {
+  const { deps } = steps
+  const started = process.hrtime.bigint()
+  const identity = await steps.authenticate(creds, started, 'delegate')
+  const base = steps.identityFields(creds, identity, {
+    kind: 'delegate',
+    audience: input.audience || undefined,
+    scopes: input.scopes.slice(0, 100).join(' '),
+    ttl: input.ttlSeconds,
+    detail: { actor: input.actor.slice(0, 256) },
+  })
+  // Lets an operator correlate a refused parent without the token itself ever being stored.
+  if (input.parentToken.length > 0) base.detail!.parent_fingerprint = tokenFingerprint(input.parentToken)
+  let minted: MintedToken
+  let scopes: string[]
+  try {
+    const parent = await verifyParent(steps, identity, input.parentToken)
+    base.detail = { ...base.detail, parent_jti: parent.jti }
+    base.audience ||= parent.aud
+    const nowSec = Math.floor(deps.clock.now() / 1000)
+    const decision = deps.policy().evaluateDelegation(
+      identity,
+      {
+        subject: parent.sub,
+        audience: parent.aud,
+        scopes: splitScopeClaim(parent.scope ?? ''),
+        expiresAt: parent.exp,
+        depth: actorDepth(parent.act),
+      },
+      {
+        actor: input.actor,
+        scopes: input.scopes,
+        ttlSeconds: input.ttlSeconds,
+        audience: input.audience,
+        now: nowSec,
+      },
+    )
+    scopes = decision.scopes
+    minted = mintAccessToken(deps.keys.signingKey(), {
+      issuer: deps.issuer(),
+      subject: parent.sub,
+      audience: decision.audience,
+      scopes: decision.scopes,
+      issuedAt: nowSec,
+      ttlSeconds: decision.ttlSeconds,
+      act: parent.act ? { sub: input.actor, act: parent.act } : { sub: input.actor },
+      ancestors: [...(parent.kb_ancestors ?? []), parent.jti],
+    })
+    base.audience = decision.audience
+    base.scopes = decision.scopes.join(' ')
+    base.ttl = decision.ttlSeconds
+    base.detail = {
+      ...base.detail,
+      grant: decision.grant,
+      depth: decision.depth,
+      capped: decision.capped,
+      kid: minted.kid,
+    }
+  } catch (err) {
+    throw await steps.refuse(base, err, started)
+  }
+  const { id } = await steps.record(
+    { ...base, decision: 'allow', token_id: minted.claims.jti, expires_at: minted.claims.exp },
+    started,
+  )
+  return {
+    token: minted.token,
+    tokenType: 'Bearer',
+    expiresAt: minted.claims.exp,
+    scopes,
+    audience: minted.claims.aud,
+    tokenId: minted.claims.jti,
+    exchangeId: id,
+  }
+}
+
+/** Signature, `iss`, `exp`, revocation of the token and its ancestors, and possession of a bound one. */
+async function verifyParent(
+  steps: ExchangeSteps,
+  identity: Identity,
+  token: string,
+): Promise<AccessTokenClaims> {
+  const { deps } = steps
+  let claims: AccessTokenClaims
+  try {
+    claims = await verifyAccessToken(token, {
+      keys: deps.keys,
+      issuer: deps.issuer(),
+      clock: deps.clock,
+      isRevoked: (c) => deps.revocations.isTokenRevoked(c),
+    })
+  } catch (err) {
+    const error = toBrokerError(err)
+    throw new BrokerError(error.code, `parent_token: ${error.message}`, { cause: err })
+  }
+  const bound = claims.cnf?.['x5t#S256']
+  if (bound && bound !== identity.certThumbprint) {
+    throw new BrokerError(
+      'ERR_TOKEN_INVALID',
+      'parent_token is bound to a client certificate (cnf.x5t#S256) that this connection did not present',
+    )
+  }
+  return claims
+}
+
+function actorDepth(act: ActorClaim | undefined): number {
+  let depth = 0
+  for (let a = act; a; a = a.act) depth++
+  return depth
+}
