@@ -97,19 +97,7 @@ export async function delegateToken(
   } catch (err) {
     throw await steps.refuse(base, err, started)
   }
-  const { id } = await steps.record(
-    { ...base, decision: 'allow', token_id: minted.claims.jti, expires_at: minted.claims.exp },
-    started,
-  )
-  return {
-    token: minted.token,
-    tokenType: 'Bearer',
-    expiresAt: minted.claims.exp,
-    scopes,
-    audience: minted.claims.aud,
-    tokenId: minted.claims.jti,
-    exchangeId: id,
-  }
+  return steps.answerWithToken(base, minted, scopes, started)
 }
 
 /** Signature, `iss`, `exp`, revocation of the token and its ancestors, and possession of a bound one. */

@@ -1,23 +1,15 @@
 import { BrokerError } from '../errors.js'
 import type { CallerCredentials } from '../identity/authenticate.js'
 import { type MintedToken, mintAccessToken } from '../issuer/mint.js'
-import type { ExchangeSteps } from './steps.js'
+import type { ExchangeSteps, IssuedToken } from './steps.js'
+
+export type { IssuedToken } from './steps.js'
 
 export interface IssueTokenInput {
   audience: string
   scopes: string[]
   ttlSeconds: number
   bindToCertificate: boolean
-}
-
-export interface IssuedToken {
-  token: string
-  tokenType: 'Bearer'
-  expiresAt: number
-  scopes: string[]
-  audience: string
-  tokenId: string
-  exchangeId: string
 }
 
 /** IssueToken: identity × request → a short-lived, scoped, signed JWT. */
@@ -61,17 +53,5 @@ export async function issueToken(
   } catch (err) {
     throw await steps.refuse(base, err, started)
   }
-  const { id } = await steps.record(
-    { ...base, decision: 'allow', token_id: minted.claims.jti, expires_at: minted.claims.exp },
-    started,
-  )
-  return {
-    token: minted.token,
-    tokenType: 'Bearer',
-    expiresAt: minted.claims.exp,
-    scopes,
-    audience: minted.claims.aud,
-    tokenId: minted.claims.jti,
-    exchangeId: id,
-  }
+  return steps.answerWithToken(base, minted, scopes, started)
 }

@@ -10,6 +10,7 @@ import {
 import type { Identity } from '../identity/identity.js'
 import type { CertificateIdentityCache } from '../identity/mtls.js'
 import { tokenFingerprint } from '../identity/oidc.js'
+import type { MintedToken } from '../issuer/mint.js'
 import type { SqliteRevocationStore } from '../issuer/revocations.js'
 import type { SigningKeys } from '../issuer/signing_keys.js'
 import type { Policy } from '../policy/policy.js'
@@ -62,6 +63,17 @@ export class RecordedError extends BrokerError {
 }
 
 export type AuditFields = ExchangeRecord
+
+/** What IssueToken and DelegateToken hand back. */
+export interface IssuedToken {
+  token: string
+  tokenType: 'Bearer'
+  expiresAt: number
+  scopes: string[]
+  audience: string
+  tokenId: string
+  exchangeId: string
+}
 
 /**
  * The shared steps every exchange kind composes: authenticate (1), refuse (audited denial),
@@ -119,6 +131,28 @@ export class ExchangeSteps {
       error,
     )
     return new RecordedError(error, id)
+  }
+
+  /** Steps 4 and 5 for a minted token: commit its `allow` row, then (only then) hand the token out. */
+  async answerWithToken(
+    base: ExchangeRecord,
+    minted: MintedToken,
+    scopes: string[],
+    started: bigint,
+  ): Promise<IssuedToken> {
+    const { id } = await this.record(
+      { ...base, decision: 'allow', token_id: minted.claims.jti, expires_at: minted.claims.exp },
+      started,
+    )
+    return {
+      token: minted.token,
+      tokenType: 'Bearer',
+      expiresAt: minted.claims.exp,
+      scopes,
+      audience: minted.claims.aud,
+      tokenId: minted.claims.jti,
+      exchangeId: id,
+    }
   }
 
   /** Step 4. Fails closed: no audit row, no answer but UNAVAILABLE. */
