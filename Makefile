@@ -33,6 +33,10 @@ run: build
 	@echo "  node bin/keybroker.js whoami --ca $(DEV_DIR)/pki/ca.pem --cert $(DEV_DIR)/pki/agent.pem --key $(DEV_DIR)/pki/agent-key.pem"
 	@echo "  curl -s --cacert $(DEV_DIR)/pki/ca.pem https://localhost:7080/.well-known/jwks.json"
 	@echo
+	@echo "Injection proxy demo (an agent calls an API without holding its key): start"
+	@echo "  node bin/keybroker.js dev-upstream --dir $(DEV_DIR)"
+	@echo "and follow 'Try it against the dev config' in src/proxy/README.md."
+	@echo
 	exec node bin/keybroker.js serve --config $(DEV_DIR)/keybroker.yaml
 
 ## make test: type-check, lint, then the whole suite (real gRPC, TLS, SQLite).

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createCertificateAuthority, issueCertificate } from './dev_pki.js'
@@ -8,9 +9,16 @@ export const DEV_WORKLOADS = {
   admin: 'spiffe://example.org/ops/keybroker-admin',
 } as const
 
+/** Where `dev-upstream` listens by default; the dev config's `demo` route points here. */
+export const DEV_UPSTREAM_PORT = 9443
+
+/** The file (relative to the dev folder) holding the demo API key the proxy injects. */
+export const DEV_SECRETS_FILE = 'secrets.json'
+
 /**
  * A development PKI (one CA; a server certificate for localhost; workload certificates with
- * SPIFFE IDs) and a config that uses it. Never overwrites: an existing folder is left alone.
+ * SPIFFE IDs), a secrets file with a random demo API key, and a config that uses them.
+ * Never overwrites: an existing folder is left alone.
  */
 export async function initDevEnvironment(dir: string): Promise<boolean> {
   const root = resolve(dir)
@@ -34,6 +42,12 @@ export async function initDevEnvironment(dir: string): Promise<boolean> {
     const cert = await issueCertificate(ca, { commonName: name, uris: [spiffeId] })
     write(`${name}.pem`, cert.certPem)
     write(`${name}-key.pem`, cert.keyPem, 0o600)
+  }
+  const secretsFile = join(root, DEV_SECRETS_FILE)
+  // kept when present (a config deleted to regenerate it); 0600 because the file provider demands it
+  if (!existsSync(secretsFile)) {
+    const demoKey = `sk_demo_${randomBytes(18).toString('base64url')}`
+    writeFileSync(secretsFile, `${JSON.stringify({ api_key: demoKey }, null, 2)}\n`, { mode: 0o600 })
   }
   writeFileSync(configFile, devConfig(), { mode: 0o644 })
   return true
@@ -59,6 +73,15 @@ grants:
     match: { spiffe_id: "spiffe://example.org/ns/agents/*" }
     tokens:
       - { audience: search-api, scopes: ["search:read"], default_ttl: 2m, max_ttl: 5m }
+      - { audience: "proxy:demo", scopes: ["GET /v1/charges*"], max_ttl: 5m }
     delegation: { max_depth: 2 }
+# The injection proxy demo: agents call /proxy/demo/... with a broker token; the broker adds the
+# key from ${DEV_SECRETS_FILE}. Start the demo API with \`keybroker dev-upstream\`.
+providers:
+  local: { type: file, path: ${DEV_SECRETS_FILE} }
+secrets:
+  demo-key: { provider: local, field: api_key }
+routes:
+  demo: { upstream: "https://127.0.0.1:${DEV_UPSTREAM_PORT}", secret: demo-key, ca_file: pki/ca.pem }
 `
 }

@@ -89,6 +89,10 @@ function resolveFilePaths(config: BrokerConfig): void {
   config.keys.kek_file = abs(config.keys.kek_file)
   for (const issuer of config.trust.oidc) if (issuer.ca_file) issuer.ca_file = abs(issuer.ca_file)
   for (const provider of Object.values(config.providers)) {
+    if (provider.type === 'file') {
+      provider.path = abs(provider.path)
+      continue
+    }
     if (provider.ca_file) provider.ca_file = abs(provider.ca_file)
     if (provider.type === 'vault') {
       const auth = provider.auth
@@ -141,6 +145,15 @@ function checkReferences(raw: unknown): string[] {
       problems.push(`secrets.${name}.path: is required for a vault provider`)
     if (type === 'aws-secrets-manager' && secret.secret_id === undefined)
       problems.push(`secrets.${name}.secret_id: is required for an aws-secrets-manager provider`)
+    if (provider.type === 'file') {
+      // the file is named once, on the provider; a per-secret location would be silently ignored
+      for (const key of ['path', 'secret_id', 'version_stage', 'json_key'] as const) {
+        if (secret[key] !== undefined)
+          problems.push(
+            `secrets.${name}.${key}: does not apply to a file provider (the file is providers.${secret.provider}.path; pick a key with field)`,
+          )
+      }
+    }
   }
   for (const [name, entry] of Object.entries(routes)) {
     const secret = text(record(entry).secret)

@@ -125,7 +125,7 @@ export const secretSchema = z.strictObject({
   provider: nonEmpty,
   /** Vault: full API path after /v1/ (KV v2: secret/data/...). */
   path: nonEmpty.optional(),
-  /** Vault: one field of the data; whole data as JSON when absent. */
+  /** Vault / file: one field of the data; whole data as JSON when absent. */
   field: nonEmpty.optional(),
   /** AWS: SecretId (name or ARN). */
   secret_id: nonEmpty.optional(),
@@ -170,6 +170,11 @@ export const providerSchema = z.discriminatedUnion('type', [
     ca_file: nonEmpty.optional(),
     timeout: duration('5s'),
     max_attempts: z.number().int().min(1).max(10).default(3),
+  }),
+  z.strictObject({
+    type: z.literal('file'),
+    /** JSON object of name → string value, mode 0600 (a secret's `field` picks the key). */
+    path: nonEmpty,
   }),
 ])
 

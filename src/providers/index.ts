@@ -7,6 +7,7 @@ export {
   type SecretCacheOptions,
 } from './cache.js'
 export { createProvider, type ProviderOptions } from './create.js'
+export { FileProvider, type FileProviderOptions } from './file.js'
 export type { Provider, ProviderLogger, ProviderType, SecretRef, SecretValue } from './provider.js'
 export {
   type ResolvedSecret,

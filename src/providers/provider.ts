@@ -1,6 +1,6 @@
 /**
  * The seam between the exchange and upstream secret stores. Nothing here knows a vendor SDK;
- * `vault.ts` and `aws.ts` each own one.
+ * `vault.ts` and `aws.ts` each own one; `file.ts` reads a local JSON file.
  */
 
 /** Where a configured secret lives upstream. Built from config, never from caller input. */
@@ -9,7 +9,7 @@ export interface SecretRef {
   name: string
   /** Vault: full API path after `/v1/` (KV v2: `secret/data/...`). */
   path?: string
-  /** Vault: one key of the secret's data; without it the whole data object is returned as JSON. */
+  /** Vault / file: one key of the secret's data; without it the whole data object is returned as JSON. */
   field?: string
   /** AWS Secrets Manager: secret name or ARN. */
   secretId?: string
@@ -27,7 +27,7 @@ export interface SecretValue {
   expiresAt?: number
 }
 
-export type ProviderType = 'vault' | 'aws-secrets-manager'
+export type ProviderType = 'vault' | 'aws-secrets-manager' | 'file'
 
 export interface Provider {
   /** Config name (`providers.<name>`). */

@@ -50,6 +50,10 @@ function providerOptions(
   logger: Logger,
 ): ProviderOptions {
   const at = `providers.${name}`
+  if (provider.type === 'file') {
+    // read again on each cache miss (mounted files rotate); a missing file is a config fault now
+    return { type: 'file', name, path: readable(config, `${at}.path`, provider.path) }
+  }
   const caPem = provider.ca_file ? readPem(config, `${at}.ca_file`, provider.ca_file) : undefined
   const common = { name, timeoutMs: provider.timeout * 1000, ...(caPem ? { caPem } : {}) }
   if (provider.type === 'aws-secrets-manager') {
@@ -77,29 +81,22 @@ function vaultAuth(
   at: string,
   auth: Extract<ProviderConfig, { type: 'vault' }>['auth'],
 ): VaultAuthOptions {
-  const readable = (key: string, file: string) => {
-    try {
-      accessSync(file, constants.R_OK)
-    } catch (err) {
-      throw configError(config, `${at}.${key}`, file, err)
-    }
-    return file
-  }
+  const readableAt = (key: string, file: string) => readable(config, `${at}.${key}`, file)
   switch (auth.method) {
     case 'token':
-      return { method: 'token', tokenFile: readable('token_file', auth.token_file) }
+      return { method: 'token', tokenFile: readableAt('token_file', auth.token_file) }
     case 'approle':
       return {
         method: 'approle',
-        roleIdFile: readable('role_id_file', auth.role_id_file),
-        secretIdFile: readable('secret_id_file', auth.secret_id_file),
+        roleIdFile: readableAt('role_id_file', auth.role_id_file),
+        secretIdFile: readableAt('secret_id_file', auth.secret_id_file),
         mount: auth.mount,
       }
     case 'kubernetes':
       return {
         method: 'kubernetes',
         role: auth.role,
-        tokenFile: readable('token_file', auth.token_file),
+        tokenFile: readableAt('token_file', auth.token_file),
         mount: auth.mount,
       }
   }
@@ -122,6 +119,15 @@ function binding(secret: SecretConfig): SecretBinding {
     },
     cache,
   }
+}
+
+function readable(config: BrokerConfig, key: string, file: string): string {
+  try {
+    accessSync(file, constants.R_OK)
+  } catch (err) {
+    throw configError(config, key, file, err)
+  }
+  return file
 }
 
 function readPem(config: BrokerConfig, key: string, file: string): string {
