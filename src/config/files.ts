@@ -42,6 +42,10 @@ export function checkConfigFiles(config: BrokerConfig): string[] {
     if (issuer.ca_file) caBundle(`trust.oidc[${i}].ca_file`, issuer.ca_file)
   })
   for (const [name, provider] of Object.entries(config.providers)) {
+    if (provider.type === 'file') {
+      readable(`providers.${name}.path`, provider.path)
+      continue
+    }
     if (provider.ca_file) caBundle(`providers.${name}.ca_file`, provider.ca_file)
     if (provider.type !== 'vault') continue
     const auth = provider.auth

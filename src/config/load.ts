@@ -145,12 +145,12 @@ function checkReferences(raw: unknown): string[] {
       problems.push(`secrets.${name}.path: is required for a vault provider`)
     if (type === 'aws-secrets-manager' && secret.secret_id === undefined)
       problems.push(`secrets.${name}.secret_id: is required for an aws-secrets-manager provider`)
-    if (provider.type === 'file') {
+    if (type === 'file') {
       // the file is named once, on the provider; a per-secret location would be silently ignored
       for (const key of ['path', 'secret_id', 'version_stage', 'json_key'] as const) {
         if (secret[key] !== undefined)
           problems.push(
-            `secrets.${name}.${key}: does not apply to a file provider (the file is providers.${secret.provider}.path; pick a key with field)`,
+            `secrets.${name}.${key}: does not apply to a file provider (the file is providers.${providerName}.path; pick a key with field)`,
           )
       }
     }
