@@ -26,6 +26,7 @@ export type BrokerErrorCode =
   | 'ERR_REQUEST_TOO_LARGE'
   | 'ERR_NOT_FOUND'
   | 'ERR_FAILED_PRECONDITION'
+  | 'ERR_WATCHER_TOO_SLOW'
   // broker or upstream faults
   | 'ERR_ISSUER_UNAVAILABLE'
   | 'ERR_AUDIT_UNAVAILABLE'
@@ -35,6 +36,7 @@ export type BrokerErrorCode =
   | 'ERR_KEYS_UNAVAILABLE'
   | 'ERR_KEY_STORE_CORRUPT'
   | 'ERR_CONFIG'
+  | 'ERR_SHUTTING_DOWN'
   | 'ERR_UNIMPLEMENTED'
   | 'ERR_INTERNAL'
 
@@ -66,6 +68,7 @@ const CALLER_FAULTS: ReadonlySet<BrokerErrorCode> = new Set<BrokerErrorCode>([
   'ERR_INVALID_ARGUMENT',
   'ERR_REQUEST_TOO_LARGE',
   'ERR_NOT_FOUND',
+  'ERR_WATCHER_TOO_SLOW',
 ])
 
 export function isCallerFault(code: BrokerErrorCode): boolean {

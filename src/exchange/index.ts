@@ -1,5 +1,6 @@
 import type { CallerCredentials } from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
+import { type AdminDeps, AdminExchange } from './admin.js'
 import { type IssuedToken, type IssueTokenInput, issueToken } from './issue.js'
 import { type ExchangeDeps, ExchangeSteps } from './steps.js'
 
@@ -12,6 +13,16 @@ import { type ExchangeDeps, ExchangeSteps } from './steps.js'
  * Shared steps live in steps.ts; each exchange kind has its own file.
  */
 
+export type {
+  AdminDeps,
+  AdminExchange,
+  AdminMethod,
+  ListExchangesInput,
+  RevokeInput,
+  RevokeResult,
+  RotateResult,
+  WatchInput,
+} from './admin.js'
 export type { IssuedToken, IssueTokenInput } from './issue.js'
 export { type AuditAppender, type ExchangeDeps, type ExchangeEvent, RecordedError } from './steps.js'
 
@@ -41,6 +52,11 @@ export class Exchange {
         .matchingGrants(identity)
         .map((g) => g.name),
     }
+  }
+
+  /** The operator calls (Admin service): same steps, plus the `admins` check. */
+  admin(deps: AdminDeps): AdminExchange {
+    return new AdminExchange(this.steps, deps)
   }
 
   /** JWKS of the broker's published keys (public: no authentication beyond the transport). */
