@@ -4,6 +4,7 @@ import { registerAuditCommands } from './commands/audit.js'
 import { registerClientCommands } from './commands/client.js'
 import { registerDevCommands } from './commands/dev.js'
 import { registerKeyCommands } from './commands/keys.js'
+import { registerRevokeCommand } from './commands/revoke.js'
 import { registerServe } from './commands/serve.js'
 import { CliExit } from './common.js'
 
@@ -16,6 +17,7 @@ registerServe(program)
 registerClientCommands(program)
 registerKeyCommands(program)
 registerAuditCommands(program)
+registerRevokeCommand(program)
 registerDevCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -2,6 +2,7 @@ import {
   type AuditQuery,
   type ExchangeFilter,
   type ExchangeRecord,
+  type IssuedTokenRecord,
   type ListPage,
   parseFilter,
   parseLimit,
@@ -126,9 +127,9 @@ export class AdminExchange {
       reason: input.reason || undefined,
       detail: { method: 'RevokeTokens', ...(input.subject ? { target_subject: input.subject } : {}) },
     }
-    let targets: Array<{ tokenId: string; subject: string | null; expiresAt: number }>
+    let targets: IssuedTokenRecord[]
     try {
-      targets = this.#revocationTargets(input)
+      targets = findRevocationTargets(this.admin.query, input, Math.floor(this.steps.deps.clock.now() / 1000))
     } catch (err) {
       throw await this.steps.refuse({ ...base, token_id: input.tokenId || undefined }, err, started)
     }
@@ -213,27 +214,34 @@ export class AdminExchange {
     }
     return { identity, base, started }
   }
+}
 
-  #revocationTargets(input: RevokeInput) {
-    const tokenId = input.tokenId ?? ''
-    const subject = input.subject ?? ''
-    if (tokenId === '' && subject === '')
-      throw new BrokerError('ERR_INVALID_ARGUMENT', 'give token_id or subject: which tokens to revoke')
-    if (tokenId !== '' && subject !== '')
-      throw new BrokerError('ERR_INVALID_ARGUMENT', 'give token_id or subject, not both')
-    if (tokenId !== '') {
-      const issued = this.admin.query.issuedToken(tokenId)
-      if (!issued) {
-        throw new BrokerError(
-          'ERR_NOT_FOUND',
-          `token_id ${tokenId.slice(0, 64)} was never issued by this broker (no issue or delegate row in the audit log)`,
-        )
-      }
-      return [issued]
+/**
+ * Which tokens a revocation names: the one token_id (NOT_FOUND unless this broker's log shows it
+ * issued), or every unexpired token minted to `subject`. Shared with `keybroker revoke --db`.
+ */
+export function findRevocationTargets(
+  query: AuditQuery,
+  input: RevokeInput,
+  nowSec: number,
+): IssuedTokenRecord[] {
+  const tokenId = input.tokenId ?? ''
+  const subject = input.subject ?? ''
+  if (tokenId === '' && subject === '')
+    throw new BrokerError('ERR_INVALID_ARGUMENT', 'give token_id or subject: which tokens to revoke')
+  if (tokenId !== '' && subject !== '')
+    throw new BrokerError('ERR_INVALID_ARGUMENT', 'give token_id or subject, not both')
+  if (tokenId !== '') {
+    const issued = query.issuedToken(tokenId)
+    if (!issued) {
+      throw new BrokerError(
+        'ERR_NOT_FOUND',
+        `token_id ${tokenId.slice(0, 64)} was never issued by this broker (no issue or delegate row in the audit log)`,
+      )
     }
-    const nowSec = Math.floor(this.steps.deps.clock.now() / 1000)
-    return this.admin.query.liveTokensOf(subject, nowSec)
+    return [issued]
   }
+  return query.liveTokensOf(subject, nowSec)
 }
 
 /**

@@ -31,7 +31,8 @@ export function withConnectOptions(cmd: Command): Command {
     )
 }
 
-export function brokerClient(opts: ConnectOptions) {
+/** TLS (and optional bearer token) credentials for talking to a broker as a client. */
+export function brokerChannelCredentials(opts: ConnectOptions): grpc.ChannelCredentials {
   const read = (file: string) => {
     try {
       return readFileSync(file)
@@ -56,8 +57,12 @@ export function brokerClient(opts: ConnectOptions) {
       }),
     )
   }
+  return creds
+}
+
+export function brokerClient(opts: ConnectOptions) {
   const proto = loadBrokerProto()
-  return new proto.keybroker.v1.Broker(opts.address, creds)
+  return new proto.keybroker.v1.Broker(opts.address, brokerChannelCredentials(opts))
 }
 
 export function callFailed(err: grpc.ServiceError): CliExit {
