@@ -28,6 +28,7 @@ export type BrokerErrorCode =
   | 'ERR_FAILED_PRECONDITION'
   // the caller went away before the answer
   | 'ERR_CANCELLED'
+  | 'ERR_WATCHER_TOO_SLOW'
   // broker or upstream faults
   | 'ERR_ISSUER_UNAVAILABLE'
   | 'ERR_AUDIT_UNAVAILABLE'
@@ -37,6 +38,7 @@ export type BrokerErrorCode =
   | 'ERR_KEYS_UNAVAILABLE'
   | 'ERR_KEY_STORE_CORRUPT'
   | 'ERR_CONFIG'
+  | 'ERR_SHUTTING_DOWN'
   | 'ERR_UNIMPLEMENTED'
   | 'ERR_INTERNAL'
 
@@ -69,6 +71,7 @@ const CALLER_FAULTS: ReadonlySet<BrokerErrorCode> = new Set<BrokerErrorCode>([
   'ERR_REQUEST_TOO_LARGE',
   'ERR_NOT_FOUND',
   'ERR_CANCELLED',
+  'ERR_WATCHER_TOO_SLOW',
 ])
 
 export function isCallerFault(code: BrokerErrorCode): boolean {

@@ -152,6 +152,11 @@ export class SqliteAuditStore {
     }
   }
 
+  /** One retention transaction: at most `batchSize` of the oldest rows with ts < beforeTsMs (see prune). */
+  pruneBatch(beforeTsMs: number, batchSize: number): number {
+    return this.#pruneBatch.immediate(beforeTsMs, Math.max(1, Math.floor(batchSize)))
+  }
+
   /** Write what is pending, then refuse further appends. The database handle stays open: it is shared. */
   async close(): Promise<void> {
     this.#flush()

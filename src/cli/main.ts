@@ -5,6 +5,7 @@ import { registerClientCommands } from './commands/client.js'
 import { registerConfigCommands } from './commands/config.js'
 import { registerDevCommands } from './commands/dev.js'
 import { registerKeyCommands } from './commands/keys.js'
+import { registerRevokeCommand } from './commands/revoke.js'
 import { registerServe } from './commands/serve.js'
 import { CliExit } from './common.js'
 
@@ -18,6 +19,7 @@ registerConfigCommands(program)
 registerClientCommands(program)
 registerKeyCommands(program)
 registerAuditCommands(program)
+registerRevokeCommand(program)
 registerDevCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {

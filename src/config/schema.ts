@@ -216,6 +216,8 @@ export const configSchema = z.strictObject({
       retention_days: z.number().int().min(1).default(90),
       /** How long a write waits on a locked database before the call fails UNAVAILABLE. */
       write_timeout: duration('2s'),
+      /** A WatchExchanges stream that stops reading is dropped once the log is this many rows ahead of it. */
+      watch_max_lag: z.number().int().min(1).default(10000),
     })
     .prefault(ALL_DEFAULTS),
   keys: z

@@ -1,5 +1,6 @@
 import type { CallerCredentials } from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
+import { type AdminDeps, AdminExchange } from './admin.js'
 import { type DelegateTokenInput, delegateToken } from './delegate.js'
 import { type FetchedSecret, fetchSecret } from './fetch.js'
 import { type IssuedToken, type IssueTokenInput, issueToken } from './issue.js'
@@ -15,6 +16,16 @@ import { type ExchangeDeps, ExchangeSteps } from './steps.js'
  * Shared steps live in steps.ts; each exchange kind has its own file.
  */
 
+export type {
+  AdminDeps,
+  AdminExchange,
+  AdminMethod,
+  ListExchangesInput,
+  RevokeInput,
+  RevokeResult,
+  RotateResult,
+  WatchInput,
+} from './admin.js'
 export type { DelegateTokenInput } from './delegate.js'
 export type { FetchedSecret } from './fetch.js'
 export type { IssuedToken, IssueTokenInput } from './issue.js'
@@ -65,6 +76,11 @@ export class Exchange {
         .matchingGrants(identity)
         .map((g) => g.name),
     }
+  }
+
+  /** The operator calls (Admin service): same steps, plus the `admins` check. */
+  admin(deps: AdminDeps): AdminExchange {
+    return new AdminExchange(this.steps, deps)
   }
 
   /** JWKS of the broker's published keys (public: no authentication beyond the transport). */

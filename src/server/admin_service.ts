@@ -1,18 +1,143 @@
 import * as grpc from '@grpc/grpc-js'
+import { type AppendSource, type AuditQuery, ExchangeWatch } from '../audit/index.js'
+import type { Clock } from '../clock.js'
+import { BrokerError } from '../errors.js'
+import type { AdminExchange } from '../exchange/index.js'
 import type { AdminHandlers } from '../generated/keybroker/v1/Admin.js'
+import { callerCredentials, toServiceError, unary } from './broker_service.js'
+import { exchangeToWire } from './exchange_wire.js'
+import type { GrpcListener } from './grpc_listener.js'
 
-const unimplemented = (method: string) => ({
-  code: grpc.status.UNIMPLEMENTED,
-  details: `Admin.${method} is not available in this build`,
-})
+export interface AdminServiceDeps {
+  admin: AdminExchange
+  query: AuditQuery
+  log: AppendSource
+  clock: Clock
+  listener: () => GrpcListener | undefined
+  /** A watcher that stops reading is dropped once the log runs this many rows ahead of it. */
+  watchMaxLag: number
+  onUnexpected: (err: unknown) => void
+  onWatcherDropped: (info: { subject: string; cursor: number; lag: number }) => void
+}
 
-/** The Admin service (operators). Methods land with their issue; until then they say so. */
-export function adminHandlers(): AdminHandlers {
+export interface AdminService {
+  handlers: AdminHandlers
+  /** End every open watch (UNAVAILABLE with its resume cursor), so shutdown is not held by streams. */
+  closeWatches(): void
+}
+
+/** The Admin service (operators): gRPC ⇄ AdminExchange; the steps live in src/exchange/admin.ts. */
+export function adminService(deps: AdminServiceDeps): AdminService {
+  const { admin, onUnexpected } = deps
+  const creds = (call: Parameters<typeof callerCredentials>[0]) => callerCredentials(call, deps.listener())
+  const open = new Map<ExchangeWatch, (err: BrokerError) => void>()
+
+  const handlers: AdminHandlers = {
+    ListExchanges: unary(async (call) => {
+      const req = call.request
+      const page = await admin.listExchanges(creds(call), { ...req, pageToken: req.page_token })
+      return { exchanges: page.rows.map(exchangeToWire), next_page_token: page.nextPageToken ?? '' }
+    }, onUnexpected),
+
+    WatchExchanges: (call) => {
+      const req = call.request
+      admin.openWatch(creds(call), { ...req, afterSeq: Number(req.after_seq) }).then(
+        ({ filter, afterSeq, exchangeId, subject }) => {
+          if (call.cancelled) return
+          const metadata = new grpc.Metadata()
+          metadata.set('keybroker-exchange-id', exchangeId)
+          call.sendMetadata(metadata)
+          const fail = (error: BrokerError) => call.emit('error', toServiceError(error))
+          let finished = false
+          // the watch may complete inside its constructor (an `until` already past): no `watch` yet then
+          const watch: ExchangeWatch = new ExchangeWatch(
+            deps.query,
+            deps.log,
+            {
+              write: (row) => call.write(exchangeToWire(row)),
+              onceDrain: (resume) => call.once('drain', resume),
+            },
+            {
+              filter,
+              afterSeq,
+              maxLag: deps.watchMaxLag,
+              clock: deps.clock,
+              onDropped: (cursor, lag) => {
+                open.delete(watch)
+                deps.onWatcherDropped({ subject, cursor, lag })
+                fail(
+                  new BrokerError(
+                    'ERR_WATCHER_TOO_SLOW',
+                    `watcher stopped reading and fell ${lag} exchanges behind (limit ${deps.watchMaxLag}); reconnect with after_seq=${cursor}`,
+                  ),
+                )
+              },
+              onComplete: () => {
+                finished = true
+                call.end()
+              },
+            },
+          )
+          if (finished) return
+          open.set(watch, (error) => {
+            watch.stop()
+            fail(error)
+          })
+          const stop = () => {
+            watch.stop()
+            open.delete(watch)
+          }
+          call.on('cancelled', stop)
+          call.on('close', stop)
+          call.on('error', stop)
+        },
+        (err) => call.emit('error', toServiceError(err, onUnexpected)),
+      )
+    },
+
+    RevokeTokens: unary(async (call) => {
+      const req = call.request
+      const result = await admin.revokeTokens(creds(call), {
+        tokenId: req.token_id,
+        subject: req.subject,
+        reason: req.reason,
+      })
+      return { revoked: result.revoked, token_ids: result.tokenIds, exchange_id: result.exchangeId }
+    }, onUnexpected),
+
+    VerifyAuditLog: unary(async (call) => {
+      const result = await admin.verifyAuditLog(creds(call))
+      return {
+        ok: result.ok,
+        rows_checked: result.rowsChecked,
+        first_bad_seq: result.firstBadSeq ?? 0,
+        first_bad_id: result.firstBadId ?? '',
+        problem: result.problem ?? '',
+      }
+    }, onUnexpected),
+
+    RotateSigningKey: unary(async (call) => {
+      const result = await admin.rotateSigningKey(creds(call))
+      return {
+        new_kid: result.key.kid,
+        activates_at: Math.floor(result.key.activatesAt / 1000),
+        published_kids: result.publishedKids,
+      }
+    }, onUnexpected),
+  }
+
   return {
-    ListExchanges: (_call, callback) => callback(unimplemented('ListExchanges')),
-    WatchExchanges: (call) => call.emit('error', unimplemented('WatchExchanges')),
-    RevokeTokens: (_call, callback) => callback(unimplemented('RevokeTokens')),
-    VerifyAuditLog: (_call, callback) => callback(unimplemented('VerifyAuditLog')),
-    RotateSigningKey: (_call, callback) => callback(unimplemented('RotateSigningKey')),
+    handlers,
+    closeWatches: () => {
+      for (const [watch, end] of open) {
+        open.delete(watch)
+        end(
+          new BrokerError(
+            'ERR_SHUTTING_DOWN',
+            `broker is shutting down; reconnect to another broker with after_seq=${watch.cursor}`,
+          ),
+        )
+      }
+    },
   }
 }

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
+import { createHash, hkdfSync } from 'node:crypto'
 import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs'
 import * as grpc from '@grpc/grpc-js'
 import { type Logger, pino } from 'pino'
-import { SqliteAuditStore } from '../audit/index.js'
+import { AuditQuery, AuditRetention, SqliteAuditStore, verifyChain } from '../audit/index.js'
 import { type Clock, systemClock } from '../clock.js'
 import { type BrokerConfig, checkConfig } from '../config/index.js'
 import { BrokerError } from '../errors.js'
@@ -17,10 +17,11 @@ import { Policy } from '../policy/policy.js'
 import { loadBrokerProto } from '../proto/load.js'
 import { PROXY_PREFIX, proxyHandler, UpstreamPool } from '../proxy/index.js'
 import { openDatabase, type SqliteDatabase } from '../storage/database.js'
-import { adminHandlers } from './admin_service.js'
+import { adminService } from './admin_service.js'
 import { brokerHandlers } from './broker_service.js'
 import { countCertificates, type GrpcListener, listenGrpcTls, type TlsMaterial } from './grpc_listener.js'
 import { type HttpListener, listenHttp, sendJson } from './http_listener.js'
+import { BrokerMetrics } from './metrics.js'
 import { secretResolverFromConfig } from './providers_from_config.js'
 
 export interface StartOptions {
@@ -55,6 +56,9 @@ export interface RunningBroker {
    * call. A config with any problem is refused and the running one keeps serving.
    */
   reload(trigger?: string): Promise<ReloadResult>
+  metrics: BrokerMetrics
+  /** Prune rows older than audit.retention_days now (the timer does this periodically). */
+  runRetention(): Promise<number>
   /** Stop accepting, let in-flight calls finish (bounded), close SQLite. */
   close(): Promise<void>
 }
@@ -79,6 +83,12 @@ const RESTART_ONLY = [
   'secrets',
   'routes',
 ] as const
+const RETENTION_INTERVAL_MS = 10 * 60_000
+
+/** Page tokens must survive a restart and agree across replicas sharing the KEK, so derive their key from it. */
+function pageTokenKey(kek: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', kek, Buffer.alloc(0), 'keybroker audit page tokens v1', 32))
+}
 
 function readTlsMaterial(config: BrokerConfig): TlsMaterial | undefined {
   const tls = config.tls
@@ -166,26 +176,41 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     })
     await keys.init()
     const revocations = new SqliteRevocationStore(db, clock)
+    const query = new AuditQuery(db, pageTokenKey(kek))
+    const retention = new AuditRetention(audit, { clock, retentionDays: config.audit.retention_days })
+    const metrics = new BrokerMetrics({
+      signingKeyAgeMs: () => (keys.isReady ? clock.now() - keys.signingKey().activatesAt : undefined),
+      revokedLive: () => revocations.liveCount(),
+    })
 
+    // One structured line per exchange; exchange_id is the request id that ties a log line to
+    // its audit row and to the id the caller got. Only non-secret fields are copied in.
     const observe = (event: ExchangeEvent) => {
+      metrics.observe(event)
       const line = {
         exchange_id: event.exchangeId,
         kind: event.kind,
         decision: event.decision,
+        subject: event.subject,
         latency_us: event.latencyUs,
         code: event.code,
       }
       if (event.decision === 'error') logger.warn(line, 'exchange failed')
       else logger.info(line, 'exchange')
     }
-    const secrets = secretResolverFromConfig(config, { clock, logger })
+    const secrets = secretResolverFromConfig(config, {
+      clock,
+      logger,
+      onCacheResult: (_provider, result) => metrics.secretCache.inc({ result }),
+      onUpstream: (provider, result) => metrics.upstreamRequests.inc({ provider, result }),
+    })
     const workloadTokens =
       config.trust.oidc.length > 0 ? new WorkloadTokenVerifier(trustedIssuers(config), { clock }) : undefined
     const exchange = new Exchange({
       issuer: () => config.issuer,
       policy: () => live.policy,
       keys,
-      audit,
+      audit: { append: (record) => metrics.timeAuditWrite(audit.append(record)) },
       certificates: new CertificateIdentityCache(),
       workloadTokens: () => workloadTokens,
       revocations,
@@ -210,7 +235,20 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       proto.keybroker.v1.Broker.service,
       brokerHandlers({ exchange, listener: () => grpcListener, onUnexpected }),
     )
-    server.addService(proto.keybroker.v1.Admin.service, adminHandlers())
+    const admin = adminService({
+      admin: exchange.admin({ admins: () => config.admins, query, verifyLog: () => verifyChain(db) }),
+      query,
+      log: audit,
+      clock,
+      listener: () => grpcListener,
+      watchMaxLag: config.audit.watch_max_lag,
+      onUnexpected,
+      onWatcherDropped: (info) => {
+        metrics.watchersDropped.inc()
+        logger.warn(info, 'dropped a watcher that stopped reading')
+      },
+    })
+    server.addService(proto.keybroker.v1.Admin.service, admin.handlers)
 
     const grpcAddress = splitHostPort(config.listen.grpc)
     let grpcPort: number
@@ -283,6 +321,11 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
               token_endpoint_auth_methods_supported: ['tls_client_auth'],
               tls_client_certificate_bound_access_tokens: true,
             }),
+          '/metrics': async (_req, res) => {
+            const { contentType, body } = await metrics.exposition()
+            res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) })
+            res.end(body)
+          },
           '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
           '/readyz': (_req, res) => {
             const problem = ready()
@@ -298,15 +341,33 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       onUnexpected,
     )
 
+    const runRetention = async (): Promise<number> => {
+      try {
+        const pruned = await retention.run()
+        if (pruned > 0)
+          logger.info({ pruned, retention_days: config.audit.retention_days }, 'audit retention')
+        return pruned
+      } catch (err) {
+        logger.error({ err }, 'audit retention failed')
+        throw err
+      }
+    }
     const timers = [
-      setInterval(
-        () => keys.reload().catch((err) => logger.error({ err }, 'signing key reload failed')),
-        KEY_RELOAD_MS,
-      ),
+      setInterval(() => {
+        keys.reload().catch((err) => logger.error({ err }, 'signing key reload failed'))
+        // the CLI may revoke against the file directly; pick its rows up
+        try {
+          revocations.refresh()
+        } catch (err) {
+          logger.error({ err }, 'revocation list refresh failed')
+        }
+      }, KEY_RELOAD_MS),
       setInterval(
         () => keys.maintain().catch((err) => logger.error({ err }, 'signing key rotation failed')),
         KEY_MAINTENANCE_MS,
       ),
+      // failures are logged inside; the next tick retries
+      setInterval(() => runRetention().catch(() => {}), RETENTION_INTERVAL_MS),
     ]
     for (const t of timers) t.unref()
 
@@ -376,6 +437,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         unwatchFile(config.sourceFile, onConfigFileChange)
         clearTimeout(settle)
         grpcListener?.stopAccepting()
+        admin.closeWatches()
         const grace = options.shutdownGraceMs ?? 10_000
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => {
@@ -408,6 +470,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       keys,
       revocations,
       reload,
+      metrics,
+      runRetention,
       close,
     }
     return running

@@ -39,7 +39,7 @@ export function toServiceError(err: unknown, onUnexpected?: (err: unknown) => vo
 }
 
 /** Translate a unary handler's promise into the grpc-js callback. */
-function unary<Req, Res>(
+export function unary<Req, Res>(
   run: (call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
   onUnexpected: (err: unknown) => void,
 ): grpc.handleUnaryCall<Req, Res> {

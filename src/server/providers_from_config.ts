@@ -18,7 +18,13 @@ import {
  */
 export function secretResolverFromConfig(
   config: BrokerConfig,
-  wiring: { clock: Clock; logger: Logger },
+  wiring: {
+    clock: Clock
+    logger: Logger
+    /** Metrics hooks: one call per cache lookup and per real upstream request. */
+    onCacheResult?: (provider: string, result: string) => void
+    onUpstream?: (provider: string, result: string) => void
+  },
 ): SecretResolver {
   const logger = wiring.logger.child({ component: 'providers' })
   const providers: Record<string, ProviderOptions> = {}
@@ -36,7 +42,9 @@ export function secretResolverFromConfig(
       maxBytes: config.cache.max_bytes,
     },
     clock: wiring.clock,
+    onResult: (provider, result) => wiring.onCacheResult?.(provider, result),
     onUpstream: (provider, result) => {
+      wiring.onUpstream?.(provider, result)
       if (result !== 'ok') logger.warn({ provider, code: result }, 'upstream secret request failed')
     },
   })

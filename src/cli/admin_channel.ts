@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs'
+import * as grpc from '@grpc/grpc-js'
+import type { ConnectOptions } from './commands/client.js'
+import { CliExit } from './common.js'
+
+/** Raw grpc-js credentials for the Admin service (the SDK covers only the Broker service). */
+export function brokerChannelCredentials(opts: ConnectOptions): grpc.ChannelCredentials {
+  const read = (file: string) => {
+    try {
+      return readFileSync(file)
+    } catch (err) {
+      throw new CliExit(`cannot read ${file}: ${(err as Error).message}`)
+    }
+  }
+  if (Boolean(opts.cert) !== Boolean(opts.key)) throw new CliExit('--cert and --key go together')
+  let creds = grpc.credentials.createSsl(
+    read(opts.ca),
+    opts.key ? read(opts.key) : null,
+    opts.cert ? read(opts.cert) : null,
+  )
+  if (opts.tokenFile) {
+    const file = opts.tokenFile
+    creds = grpc.credentials.combineChannelCredentials(
+      creds,
+      grpc.credentials.createFromMetadataGenerator((_params, callback) => {
+        const md = new grpc.Metadata()
+        md.set('authorization', `Bearer ${read(file).toString('utf8').trim()}`)
+        callback(null, md)
+      }),
+    )
+  }
+  return creds
+}
+
+/** A failed raw gRPC call as the CLI prints it. */
+export function callFailed(err: grpc.ServiceError): CliExit {
+  const name = grpc.status[err.code] ?? String(err.code)
+  return new CliExit(`keybroker: ${name}: ${err.details || err.message}`)
+}

@@ -1,0 +1,284 @@
+import {
+  type AuditQuery,
+  type ExchangeFilter,
+  type ExchangeRecord,
+  type IssuedTokenRecord,
+  type ListPage,
+  parseFilter,
+  parseLimit,
+  type RawExchangeFilter,
+  type VerifyChainResult,
+} from '../audit/index.js'
+import { BrokerError } from '../errors.js'
+import type { CallerCredentials } from '../identity/authenticate.js'
+import type { Identity } from '../identity/identity.js'
+import type { SigningKey } from '../issuer/key_store.js'
+import type { ExchangeSteps } from './steps.js'
+
+export type AdminMethod =
+  | 'ListExchanges'
+  | 'WatchExchanges'
+  | 'RevokeTokens'
+  | 'VerifyAuditLog'
+  | 'RotateSigningKey'
+
+/** What the Admin calls need beyond the shared exchange deps; built by the composition root. */
+export interface AdminDeps {
+  /** Subjects allowed to call Admin (config `admins`). */
+  admins: () => readonly string[]
+  query: AuditQuery
+  verifyLog: () => VerifyChainResult
+}
+
+export interface ListExchangesInput extends RawExchangeFilter {
+  limit?: number
+  pageToken?: string
+}
+
+export interface WatchInput extends RawExchangeFilter {
+  afterSeq?: number
+}
+
+export interface RevokeInput {
+  tokenId?: string
+  subject?: string
+  reason?: string
+}
+
+export interface RevokeResult {
+  revoked: number
+  tokenIds: string[]
+  exchangeId: string
+}
+
+export interface RotateResult {
+  key: SigningKey
+  publishedKids: string[]
+  exchangeId: string
+}
+
+interface Authorized {
+  identity: Identity
+  base: ExchangeRecord
+  started: bigint
+}
+
+/**
+ * The Admin exchanges: authenticate like any Broker call, require a subject listed in `admins`
+ * (otherwise PERMISSION_DENIED, audited as kind `admin`/deny), then act and record.
+ *
+ * Every allowed call is audited too, reads included (kind `admin`, detail.method): who looked at
+ * the exchange log, with which filters, is itself something an investigator needs, and it costs
+ * one row per call (a watch is one row when it opens, not one per row it streams).
+ * RevokeTokens is recorded as kind `revoke`, one row per revoked token, so findByTokenId shows a
+ * token's issue and its revocation together.
+ */
+export class AdminExchange {
+  constructor(
+    private readonly steps: ExchangeSteps,
+    private readonly admin: AdminDeps,
+  ) {}
+
+  async listExchanges(
+    creds: CallerCredentials,
+    input: ListExchangesInput,
+  ): Promise<ListPage & { exchangeId: string }> {
+    const { base, started } = await this.#authorize(creds, 'ListExchanges', filterDetail(input))
+    let page: ListPage
+    try {
+      const filter = parseFilter(input)
+      page = this.admin.query.list(filter, parseLimit(input.limit), input.pageToken || undefined)
+    } catch (err) {
+      throw await this.steps.refuse(base, err, started)
+    }
+    const { id } = await this.steps.record(
+      { ...base, detail: { ...base.detail, returned: page.rows.length } },
+      started,
+    )
+    return { ...page, exchangeId: id }
+  }
+
+  /** Authorize and record a watch; the caller then streams from the returned filter and cursor. */
+  async openWatch(
+    creds: CallerCredentials,
+    input: WatchInput,
+  ): Promise<{ filter: ExchangeFilter; afterSeq: number; exchangeId: string; subject: string }> {
+    const { identity, base, started } = await this.#authorize(creds, 'WatchExchanges', {
+      ...filterDetail(input),
+      after_seq: input.afterSeq ?? 0,
+    })
+    let filter: ExchangeFilter
+    let afterSeq: number
+    try {
+      filter = parseFilter(input)
+      afterSeq = watchStart(this.admin.query, filter, input.afterSeq ?? 0)
+    } catch (err) {
+      throw await this.steps.refuse(base, err, started)
+    }
+    const { id } = await this.steps.record(base, started)
+    return { filter, afterSeq, exchangeId: id, subject: identity.subject }
+  }
+
+  async revokeTokens(creds: CallerCredentials, input: RevokeInput): Promise<RevokeResult> {
+    const { base: adminBase, started } = await this.#authorize(creds, 'RevokeTokens')
+    const base: ExchangeRecord = {
+      ...adminBase,
+      kind: 'revoke',
+      reason: input.reason || undefined,
+      detail: { method: 'RevokeTokens', ...(input.subject ? { target_subject: input.subject } : {}) },
+    }
+    let targets: IssuedTokenRecord[]
+    try {
+      targets = findRevocationTargets(this.admin.query, input, Math.floor(this.steps.deps.clock.now() / 1000))
+    } catch (err) {
+      throw await this.steps.refuse({ ...base, token_id: input.tokenId || undefined }, err, started)
+    }
+    const { deps } = this.steps
+    // Revoke before recording: if the log then fails the caller sees UNAVAILABLE, but a token an
+    // operator wanted dead is dead; the reverse order could leave it alive.
+    const added = deps.revocations.revoke(
+      targets.map((t) => ({
+        jti: t.tokenId,
+        expiresAt: t.expiresAt,
+        subject: t.subject ?? undefined,
+        reason: input.reason || undefined,
+      })),
+    )
+    const rows =
+      targets.length === 0
+        ? [this.steps.record({ ...base, detail: { ...base.detail, revoked: 0 } }, started)]
+        : targets.map((t) =>
+            this.steps.record(
+              {
+                ...base,
+                token_id: t.tokenId,
+                expires_at: t.expiresAt,
+                detail: { ...base.detail, token_subject: t.subject ?? '' },
+              },
+              started,
+            ),
+          )
+    const recorded = await Promise.all(rows)
+    return { revoked: added, tokenIds: targets.map((t) => t.tokenId), exchangeId: recorded[0]!.id }
+  }
+
+  async verifyAuditLog(creds: CallerCredentials): Promise<VerifyChainResult & { exchangeId: string }> {
+    const { base, started } = await this.#authorize(creds, 'VerifyAuditLog')
+    const result = this.admin.verifyLog()
+    const { id } = await this.steps.record(
+      {
+        ...base,
+        detail: {
+          ...base.detail,
+          ok: result.ok,
+          rows_checked: result.rowsChecked,
+          ...(result.firstBadSeq !== undefined ? { first_bad_seq: result.firstBadSeq } : {}),
+        },
+      },
+      started,
+    )
+    return { ...result, exchangeId: id }
+  }
+
+  /** A new key, published now and signing after `keys.publish_ahead` (verifiers see it first). */
+  async rotateSigningKey(creds: CallerCredentials): Promise<RotateResult> {
+    const { base, started } = await this.#authorize(creds, 'RotateSigningKey')
+    let key: SigningKey
+    try {
+      key = await this.steps.deps.keys.rotate()
+    } catch (err) {
+      throw await this.steps.refuse(base, err, started)
+    }
+    const { id } = await this.steps.record(
+      { ...base, detail: { ...base.detail, new_kid: key.kid, activates_at: key.activatesAt } },
+      started,
+    )
+    return { key, publishedKids: this.steps.deps.keys.list().map((k) => k.kid), exchangeId: id }
+  }
+
+  /** Steps 1 and 2: who is calling, and are they in `admins`. A refusal is audited as admin/deny. */
+  async #authorize(
+    creds: CallerCredentials,
+    method: AdminMethod,
+    detail: Record<string, string | number> = {},
+  ): Promise<Authorized> {
+    const started = process.hrtime.bigint()
+    const identity = await this.steps.authenticate(creds, started, `admin.${method}`)
+    const base = this.steps.identityFields(creds, identity, { kind: 'admin', detail: { method, ...detail } })
+    if (!this.admin.admins().includes(identity.subject)) {
+      const error = new BrokerError(
+        'ERR_NOT_ADMIN',
+        `${identity.subject} may not call Admin.${method}: it is not listed in admins`,
+      )
+      throw await this.steps.refuse(base, error, started)
+    }
+    return { identity, base, started }
+  }
+}
+
+/**
+ * Which tokens a revocation names: the one token_id (NOT_FOUND unless this broker's log shows it
+ * issued), or every unexpired token minted to `subject`. Shared with `keybroker revoke --db`.
+ */
+export function findRevocationTargets(
+  query: AuditQuery,
+  input: RevokeInput,
+  nowSec: number,
+): IssuedTokenRecord[] {
+  const tokenId = input.tokenId ?? ''
+  const subject = input.subject ?? ''
+  if (tokenId === '' && subject === '')
+    throw new BrokerError('ERR_INVALID_ARGUMENT', 'give token_id or subject: which tokens to revoke')
+  if (tokenId !== '' && subject !== '')
+    throw new BrokerError('ERR_INVALID_ARGUMENT', 'give token_id or subject, not both')
+  if (tokenId !== '') {
+    const issued = query.issuedToken(tokenId)
+    if (!issued) {
+      throw new BrokerError(
+        'ERR_NOT_FOUND',
+        `token_id ${tokenId.slice(0, 64)} was never issued by this broker (no issue or delegate row in the audit log)`,
+      )
+    }
+    return [issued]
+  }
+  return query.liveTokensOf(subject, nowSec)
+}
+
+/**
+ * after_seq > 0 resumes after that row; 0 means "from now", or from `since` when one is given.
+ * A cursor beyond the head is refused: it cannot be a seq this log handed out.
+ */
+function watchStart(query: AuditQuery, filter: ExchangeFilter, afterSeq: number): number {
+  if (!Number.isSafeInteger(afterSeq) || afterSeq < 0)
+    throw new BrokerError('ERR_INVALID_ARGUMENT', `after_seq: ${afterSeq} is not a seq (a whole number ≥ 0)`)
+  const head = query.headSeq()
+  if (afterSeq > head) {
+    throw new BrokerError(
+      'ERR_INVALID_ARGUMENT',
+      `after_seq: ${afterSeq} is beyond the newest exchange (seq ${head}); was it from another broker's log?`,
+    )
+  }
+  if (afterSeq > 0) return afterSeq
+  return filter.sinceMs !== undefined ? query.seqBefore(filter.sinceMs) : head
+}
+
+/** The filters an admin used, for the audit row (non-secret by construction; bounded by the store). */
+function filterDetail(input: RawExchangeFilter & { limit?: number }): Record<string, string | number> {
+  const detail: Record<string, string | number> = {}
+  const fields = [
+    'subject',
+    'kind',
+    'decision',
+    'audience',
+    'secret_name',
+    'route',
+    'since',
+    'until',
+  ] as const
+  for (const field of fields) {
+    const value = input[field]
+    if (value) detail[`filter_${field}`] = value
+  }
+  if (input.limit) detail.limit = input.limit
+  return detail
+}

@@ -1,0 +1,98 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { ExchangeEvent } from '../exchange/index.js'
+
+export interface MetricsSources {
+  /** ms since the key that signs now started signing; undefined while no key is loaded. */
+  signingKeyAgeMs: () => number | undefined
+  /** Revoked tokens whose `exp` has not passed. */
+  revokedLive: () => number
+}
+
+/**
+ * The broker's Prometheus metrics (DESIGN.md "Metrics"), on its own registry so several brokers
+ * in one process (tests) do not collide. Fed by the exchange `observe` hook and the audit writer;
+ * gauges are read at scrape time. Labels are low-cardinality by design: never a subject or token.
+ */
+export class BrokerMetrics {
+  readonly registry = new Registry()
+  readonly exchanges: Counter<'kind' | 'decision'>
+  readonly exchangeDuration: Histogram<'kind'>
+  readonly upstreamRequests: Counter<'provider' | 'result'>
+  readonly secretCache: Counter<'result'>
+  readonly auditWriteDuration: Histogram
+  readonly watchersDropped: Counter
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry]
+    this.exchanges = new Counter({
+      name: 'keybroker_exchanges_total',
+      help: 'Exchanges recorded, by kind and decision (allow, deny, error).',
+      labelNames: ['kind', 'decision'],
+      registers,
+    })
+    this.exchangeDuration = new Histogram({
+      name: 'keybroker_exchange_duration_seconds',
+      help: 'Time from receiving an exchange to its audit row being committed.',
+      labelNames: ['kind'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    })
+    this.upstreamRequests = new Counter({
+      name: 'keybroker_upstream_requests_total',
+      help: 'Requests to secret providers, by provider and result.',
+      labelNames: ['provider', 'result'],
+      registers,
+    })
+    this.secretCache = new Counter({
+      name: 'keybroker_secret_cache_total',
+      help: 'Secret cache lookups, by result (hit, miss, stale).',
+      labelNames: ['result'],
+      registers,
+    })
+    new Gauge({
+      name: 'keybroker_signing_key_age_seconds',
+      help: 'How long the key that signs now has been signing.',
+      registers,
+      collect() {
+        const age = sources.signingKeyAgeMs()
+        if (age !== undefined) this.set(age / 1000)
+      },
+    })
+    this.auditWriteDuration = new Histogram({
+      name: 'keybroker_audit_write_duration_seconds',
+      help: 'Time for an audit append to be committed (group commit included).',
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 2],
+      registers,
+    })
+    new Gauge({
+      name: 'keybroker_revoked_tokens_live',
+      help: 'Revoked tokens that have not expired yet (kept in the revocation list).',
+      registers,
+      collect() {
+        this.set(sources.revokedLive())
+      },
+    })
+    this.watchersDropped = new Counter({
+      name: 'keybroker_watchers_dropped_total',
+      help: 'WatchExchanges streams dropped because the watcher stopped reading.',
+      registers,
+    })
+    collectDefaultMetrics({ register: this.registry })
+  }
+
+  /** The exchange `observe` hook. */
+  observe(event: ExchangeEvent): void {
+    this.exchanges.inc({ kind: event.kind, decision: event.decision })
+    this.exchangeDuration.observe({ kind: event.kind }, event.latencyUs / 1e6)
+  }
+
+  /** Time one audit append. */
+  timeAuditWrite<T>(write: Promise<T>): Promise<T> {
+    const end = this.auditWriteDuration.startTimer()
+    return write.finally(() => end())
+  }
+
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+  }
+}
