@@ -35,7 +35,7 @@ run: build
 	@echo
 	@echo "Injection proxy demo (an agent calls an API without holding its key): start"
 	@echo "  node bin/keybroker.js dev-upstream --dir $(DEV_DIR)"
-	@echo "and follow 'Try it against the dev config' in src/proxy/README.md."
+	@echo "and follow 'Try it against the dev config' in README.md."
 	@echo
 	exec node bin/keybroker.js serve --config $(DEV_DIR)/keybroker.yaml
 

@@ -236,7 +236,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       brokerHandlers({ exchange, listener: () => grpcListener, onUnexpected }),
     )
     const admin = adminService({
-      admin: exchange.admin({ admins: () => config.admins, query, verifyLog: () => verifyChain(db) }),
+      admin: exchange.admin({ admins: () => live.config.admins, query, verifyLog: () => verifyChain(db) }),
       query,
       log: audit,
       clock,
