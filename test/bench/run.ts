@@ -32,7 +32,7 @@ const ONLY = process.env.BENCH_ONLY?.split(',')
 const PROFILE = process.env.BENCH_PROFILE === '1'
 const BENCH_DIR = join(REPO_ROOT, 'test/bench')
 const RESULTS_DIR = join(BENCH_DIR, 'results')
-const CONCURRENCIES = [1, 16, 64]
+const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number)
 
 interface Row {
   group: string
@@ -95,9 +95,10 @@ function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
 async function startServer(env: Record<string, string>, label: string): Promise<ServerHandle> {
   const execArgv = ['--import', 'tsx', '--expose-gc']
   if (PROFILE && env.BENCH_SERVER === 'broker') {
-    const dir = join(RESULTS_DIR, 'profiles')
+    // One directory per server: the tsx loader thread writes its own (small) profile next to the main one.
+    const dir = join(RESULTS_DIR, 'profiles', label)
     mkdirSync(dir, { recursive: true })
-    execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${label}.cpuprofile`)
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`)
   }
   const child = track(
     fork(join(BENCH_DIR, 'server.ts'), {
