@@ -64,9 +64,21 @@ export function identityFromCertificate(der: Uint8Array): Identity {
  */
 export class CertificateIdentityCache {
   private readonly entries = new Map<string, Identity | BrokerError>()
+  /**
+   * The transport hands us the same DER buffer for every call on a connection: remembering the
+   * outcome per buffer skips even the SHA-256 of the lookup key. Entries go with the connection.
+   */
+  private readonly byBuffer = new WeakMap<Uint8Array, Identity | BrokerError>()
   constructor(private readonly maxEntries = 10_000) {}
 
   identify(der: Uint8Array): Identity {
+    const entry = this.byBuffer.get(der) ?? this.lookup(der)
+    this.byBuffer.set(der, entry)
+    if (entry instanceof BrokerError) throw new BrokerError(entry.code, entry.message)
+    return entry
+  }
+
+  private lookup(der: Uint8Array): Identity | BrokerError {
     const key = certificateThumbprint(der)
     let entry = this.entries.get(key)
     if (entry === undefined) {
@@ -79,7 +91,6 @@ export class CertificateIdentityCache {
       if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!)
       this.entries.set(key, entry)
     }
-    if (entry instanceof BrokerError) throw new BrokerError(entry.code, entry.message)
     return entry
   }
 }

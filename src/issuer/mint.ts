@@ -1,4 +1,4 @@
-import { randomBytes, sign } from 'node:crypto'
+import { randomFillSync, sign } from 'node:crypto'
 import type { SigningAlgorithm, SigningKey } from './key_store.js'
 
 /** RFC 8693 actor chain: the newest actor outermost. */
@@ -51,9 +51,20 @@ const DIGEST: Record<SigningAlgorithm, string | null> = {
   PS256: 'sha256',
 }
 
+const TOKEN_ID_BYTES = 16
+/** Random bytes drawn 256 token ids at a time: one CSPRNG call per id cost more than the id is worth. */
+const tokenIdPool = Buffer.alloc(TOKEN_ID_BYTES * 256)
+let tokenIdOffset = tokenIdPool.length
+
 /** 128 random bits, base64url: unguessable and short enough to index and revoke by. */
 export function newTokenId(): string {
-  return randomBytes(16).toString('base64url')
+  if (tokenIdOffset === tokenIdPool.length) {
+    randomFillSync(tokenIdPool)
+    tokenIdOffset = 0
+  }
+  const id = tokenIdPool.toString('base64url', tokenIdOffset, tokenIdOffset + TOKEN_ID_BYTES)
+  tokenIdOffset += TOKEN_ID_BYTES
+  return id
 }
 
 const encodedHeaders = new Map<string, string>()

@@ -12,15 +12,16 @@ type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStrea
 /** Read what the transport knows about the caller; nothing here is trusted until step 1. */
 export function callerCredentials(call: AnyCall, listener: GrpcListener | undefined): CallerCredentials {
   const peer = call.getPeer()
-  const auth = call.getAuthContext()
   const authorization = call.metadata.get('authorization')
   const status = listener?.peerStatus(peer)
+  // Our TLS listener read the certificate once per connection; only other transports ask grpc-js.
+  const verifiedCertificate = status ? status.verified : call.getAuthContext().sslPeerCertificate?.raw
   return {
     peer,
-    verifiedCertificate: auth.sslPeerCertificate?.raw,
+    verifiedCertificate,
     rejectedCertificate: status?.rejected,
     authorization: authorization.length > 0 ? String(authorization[0]) : undefined,
-    secureTransport: auth.transportSecurityType === 'ssl' || listener !== undefined,
+    secureTransport: listener !== undefined || call.getAuthContext().transportSecurityType === 'ssl',
   }
 }
 
