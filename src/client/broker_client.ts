@@ -91,7 +91,7 @@ export interface DelegateRequest {
  * @example
  * ```ts
  * const secret: BrokerSecret = await broker.secret('stripe-key')
- * console.log(secret.version, new Date(secret.expiresAt * 1000))
+ * process.stdout.write(`version ${secret.version}, expires ${new Date(secret.expiresAt * 1000).toISOString()}\n`)
  * ```
  */
 export interface BrokerSecret {
@@ -175,7 +175,7 @@ export class BrokerClient {
    *   address: 'keybroker.keybroker.svc:7443',
    *   tls: { caFile: '/etc/keybroker/ca.pem' },
    *   workloadTokenFile: '/var/run/secrets/tokens/keybroker',
-   *   onError: (err) => console.warn('keybroker:', err.message),
+   *   onError: (err) => logger.warn({ code: err.code }, err.message),
    * })
    * ```
    */

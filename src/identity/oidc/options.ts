@@ -3,19 +3,7 @@ import type { OidcPreset, TrustedIssuer } from '../oidc.js'
 import { DEFAULT_ALGORITHMS, isForbiddenAlgorithm, isSupportedAlgorithm } from './algorithms.js'
 
 /** A trusted issuer with every default filled in and every field checked. */
-export interface ResolvedIssuer {
-  name: string
-  issuer: string
-  audience: string
-  jwksUri?: string
-  algorithms: string[]
-  maxTokenAgeSeconds?: number
-  leewaySeconds: number
-  attributes: Record<string, string>
-  preset: OidcPreset
-  caPem?: string
-  fetchTimeoutMs: number
-}
+export type ResolvedIssuer = TrustedIssuer & { fetchTimeoutMs: number }
 
 const PRESETS: readonly OidcPreset[] = ['kubernetes', 'github-actions', 'generic']
 export const MAX_LEEWAY_SECONDS = 60
