@@ -5,12 +5,13 @@ NODE_BIN := node_modules/.bin
 
 .PHONY: run test install build lint typecheck bench gen-proto clean
 
-# Install when node_modules is missing or older than the lock file.
-node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
-	@touch $@
-
-install: node_modules/.installed
+# Install when node_modules is missing or was installed from a different package-lock.json.
+# Keyed on the lock file's content, not its mtime: a fresh checkout must not wipe a good install.
+install:
+	@want=$$(sha256sum package-lock.json | cut -c1-64); \
+	if [ ! -d node_modules ] || [ "$$(cat node_modules/.lock-sha256 2>/dev/null)" != "$$want" ]; then \
+	  npm ci --no-audit --no-fund && echo "$$want" > node_modules/.lock-sha256; \
+	fi
 
 build: install
 	$(NODE_BIN)/tsc -p tsconfig.build.json

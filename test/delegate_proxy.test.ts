@@ -8,7 +8,8 @@ import { AGENT, TestBroker } from './fixtures/broker.js'
 import type { CertFiles } from './fixtures/pki.js'
 import { RecordingUpstream } from './fixtures/recording_upstream.js'
 
-const KEY = 'sk_live_delegation_demo_0123456789'
+// `$&` and `$$` would be rewritten by a naive String.replace template: the key must arrive byte for byte.
+const KEY = 'sk_live_$&_$$_delegation_demo_0123456789'
 
 /**
  * The agent-runtime story end to end through the real config path (file provider → SecretResolver →

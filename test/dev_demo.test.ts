@@ -108,10 +108,11 @@ describe('dev demo: agent → broker proxy → dev-upstream, with the dev-init c
     expect(refused.status).to.equal(403)
     expect(JSON.parse(refused.text)).to.include({ error: 'scope_not_granted' })
 
-    // the issue row and both proxy rows carry the same token id
-    const rows = broker.audit.tail(3)
+    // the issue row and every proxy row (write-ahead, outcome, refusal) carry the same token id
+    const rows = broker.audit.tail(4)
     expect(rows.map((r) => [r.kind, r.decision, r.token_id])).to.deep.equal([
       ['issue', 'allow', token.token_id],
+      ['proxy', 'allow', token.token_id],
       ['proxy', 'allow', token.token_id],
       ['proxy', 'deny', token.token_id],
     ])

@@ -444,24 +444,46 @@ routes:
       expect(row).to.include({ id: body.exchange_id, kind: 'proxy', decision: 'error', route: 'slow' })
     })
 
-    it('audit log unwritable when the upstream answers → 503, and the upstream response is withheld', async () => {
-      const { token } = await issue('proxy:echo')
+    /** Make the audit refuse the proxy row of one phase ('authorized' = write-ahead, 'completed' = outcome). */
+    async function withAuditFailing<T>(phase: 'authorized' | 'completed', run: () => Promise<T>): Promise<T> {
       const audit = t.broker.audit
       const append = audit.append
       audit.append = (record) =>
-        record.kind === 'proxy' && record.decision === 'allow'
+        record.kind === 'proxy' && record.decision === 'allow' && record.detail?.phase === phase
           ? Promise.reject(new BrokerError('ERR_AUDIT_UNAVAILABLE', 'audit log unavailable: test'))
           : append.call(audit, record)
       try {
-        const res = await call('/proxy/echo/v1/charges', { token })
-        expect(res.status).to.equal(503)
-        expect(JSON.parse(res.text)).to.deep.equal({
-          error: 'audit_unavailable',
-          message: 'audit log unavailable: test',
-        })
+        return await run()
       } finally {
         audit.append = append
       }
+    }
+
+    it('audit log unwritable before forwarding → 503, and the upstream receives nothing', async () => {
+      const { token } = await issue('proxy:echo')
+      const seen = upstream.received.length
+      const res = await withAuditFailing('authorized', () => call('/proxy/echo/v1/charges', { token }))
+      expect(res.status).to.equal(503)
+      expect(JSON.parse(res.text)).to.include({
+        error: 'audit_unavailable',
+        message: 'audit log unavailable: test',
+      })
+      expect(upstream.received.length, 'nothing forwarded without a committed row').to.equal(seen)
+    })
+
+    it('audit log unwritable when the upstream answers → 503, and the upstream response is withheld', async () => {
+      const { token } = await issue('proxy:echo')
+      const res = await withAuditFailing('completed', () => call('/proxy/echo/v1/charges', { token }))
+      expect(res.status).to.equal(503)
+      expect(JSON.parse(res.text)).to.include({
+        error: 'audit_unavailable',
+        message: 'audit log unavailable: test',
+      })
+      expect(res.text).not.to.include('received_bytes')
+      // the write-ahead row shows the request went upstream
+      const row = lastRow()
+      expect(row).to.include({ kind: 'proxy', decision: 'allow', route: 'echo' })
+      expect(row.detail).to.include({ phase: 'authorized' })
     })
   })
 
@@ -593,12 +615,15 @@ routes:
       expect(res.status).to.equal(200)
       expect(upstream.received.at(-1)!.headers['x-api-key']).to.equal(`Key ${KEY}`)
       const rows = t.broker.audit.findByTokenId(issued.token_id)
-      expect(rows.map((r) => [r.kind, r.decision, r.subject])).to.deep.equal([
-        ['issue', 'allow', AGENT],
-        ['proxy', 'allow', AGENT],
+      expect(rows.map((r) => [r.kind, r.decision, r.subject, r.detail?.phase])).to.deep.equal([
+        ['issue', 'allow', AGENT, undefined],
+        ['proxy', 'allow', AGENT, 'authorized'],
+        ['proxy', 'allow', AGENT, 'completed'],
       ])
+      // the outcome row points at the write-ahead row and carries the upstream status
+      expect(rows[2]!.detail).to.include({ authorized_by: rows[1]!.id, status: 200 })
       expect(rows[0]!.id).to.equal(issued.exchange_id)
-      expect(rows[1]!.id).to.equal(res.headers['keybroker-exchange-id'])
+      expect(rows[2]!.id).to.equal(res.headers['keybroker-exchange-id']) // the response names its outcome row
     })
   })
 })

@@ -3,6 +3,7 @@ export { formatDuration, parseDuration } from './duration.js'
 export { checkConfigFiles } from './files.js'
 export { ConfigError, loadConfig, parseConfig } from './load.js'
 export type {
+  AdminEntry,
   BrokerConfig,
   GrantConfig,
   GrantTokenConfig,

@@ -160,6 +160,11 @@ function checkReferences(raw: unknown): string[] {
     if (secret !== undefined && secrets[secret] === undefined)
       problems.push(`routes.${name}.secret: secret "${secret}" is not defined under secrets`)
   }
+  list(config.admins).forEach((entry, i) => {
+    const issuer = text(record(entry).issuer)
+    if (issuer !== undefined && !trustNames.has(issuer))
+      problems.push(`admins[${i}].issuer: "${issuer}" is not a trust.oidc[].name`)
+  })
   const grantNames = new Set<string>()
   list(config.grants).forEach((entry, i) => {
     const at = `grants[${i}]`
@@ -177,6 +182,10 @@ function checkReferences(raw: unknown): string[] {
     if (m.spiffe_id && (m.issuer || m.attributes))
       problems.push(
         `${at}.match: spiffe_id cannot be combined with issuer or attributes (mTLS identities have neither)`,
+      )
+    if (!m.spiffe_id && !m.issuer && (m.subject || m.attributes))
+      problems.push(
+        `${at}.match: subject and attributes need match.issuer (a trust.oidc name): the same sub can come from any trusted issuer`,
       )
     const issuer = text(m.issuer)
     if (issuer !== undefined && !trustNames.has(issuer))

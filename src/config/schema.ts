@@ -74,6 +74,13 @@ export const trustedIssuerSchema = z.strictObject({
   fetch_timeout: duration('5s'),
 })
 
+export const adminEntrySchema = z.union([
+  z.string().regex(/^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~!$&'()+,;=:@-]+)*$/, {
+    message: 'expected a SPIFFE ID (an OIDC admin is written { issuer: <trust name>, subject: <sub> })',
+  }),
+  z.strictObject({ issuer: nonEmpty, subject: nonEmpty }),
+])
+
 export const grantTokenSchema = z.strictObject({
   /** Audience of the minted token (`proxy:<route>` for the injection proxy). */
   audience: nonEmpty,
@@ -232,8 +239,11 @@ export const configSchema = z.strictObject({
     })
     .prefault(ALL_DEFAULTS),
   trust: z.strictObject({ oidc: z.array(trustedIssuerSchema).default([]) }).prefault(ALL_DEFAULTS),
-  /** Identities (SPIFFE IDs or token subjects) allowed to call the Admin service. */
-  admins: z.array(nonEmpty).default([]),
+  /**
+   * Who may call the Admin service: a SPIFFE ID (matches mTLS callers only), or
+   * `{ issuer: <trust.oidc name>, subject: <sub> }` for a workload-token caller of that one issuer.
+   */
+  admins: z.array(adminEntrySchema).default([]),
   cache: z
     .strictObject({
       ttl: duration('60s'),
@@ -252,6 +262,7 @@ export type BrokerConfig = z.output<typeof configSchema> & {
   sourceFile: string
 }
 export type GrantConfig = z.output<typeof grantSchema>
+export type AdminEntry = z.output<typeof adminEntrySchema>
 export type GrantTokenConfig = z.output<typeof grantTokenSchema>
 export type TrustedIssuerConfig = z.output<typeof trustedIssuerSchema>
 export type SecretConfig = z.output<typeof secretSchema>

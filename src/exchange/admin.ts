@@ -9,10 +9,12 @@ import {
   type RawExchangeFilter,
   type VerifyChainResult,
 } from '../audit/index.js'
+import type { AdminEntry } from '../config/index.js'
 import { BrokerError } from '../errors.js'
 import type { CallerCredentials } from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
 import type { SigningKey } from '../issuer/key_store.js'
+import { isAdmin } from '../policy/admins.js'
 import type { ExchangeSteps } from './steps.js'
 
 export type AdminMethod =
@@ -25,7 +27,7 @@ export type AdminMethod =
 /** What the Admin calls need beyond the shared exchange deps; built by the composition root. */
 export interface AdminDeps {
   /** Subjects allowed to call Admin (config `admins`). */
-  admins: () => readonly string[]
+  admins: () => readonly AdminEntry[]
   query: AuditQuery
   verifyLog: () => VerifyChainResult
 }
@@ -102,7 +104,13 @@ export class AdminExchange {
   async openWatch(
     creds: CallerCredentials,
     input: WatchInput,
-  ): Promise<{ filter: ExchangeFilter; afterSeq: number; exchangeId: string; subject: string }> {
+  ): Promise<{
+    filter: ExchangeFilter
+    afterSeq: number
+    exchangeId: string
+    subject: string
+    identity: Identity
+  }> {
     const { identity, base, started } = await this.#authorize(creds, 'WatchExchanges', {
       ...filterDetail(input),
       after_seq: input.afterSeq ?? 0,
@@ -116,7 +124,7 @@ export class AdminExchange {
       throw await this.steps.refuse(base, err, started)
     }
     const { id } = await this.steps.record(base, started)
-    return { filter, afterSeq, exchangeId: id, subject: identity.subject }
+    return { filter, afterSeq, exchangeId: id, subject: identity.subject, identity }
   }
 
   async revokeTokens(creds: CallerCredentials, input: RevokeInput): Promise<RevokeResult> {
@@ -196,6 +204,11 @@ export class AdminExchange {
     return { key, publishedKids: this.steps.deps.keys.list().map((k) => k.kid), exchangeId: id }
   }
 
+  /** Still an operator under the current config (a reload may have removed them). */
+  isAdmin(identity: Identity): boolean {
+    return isAdmin(identity, this.admin.admins())
+  }
+
   /** Steps 1 and 2: who is calling, and are they in `admins`. A refusal is audited as admin/deny. */
   async #authorize(
     creds: CallerCredentials,
@@ -205,7 +218,7 @@ export class AdminExchange {
     const started = process.hrtime.bigint()
     const identity = await this.steps.authenticate(creds, started, `admin.${method}`)
     const base = this.steps.identityFields(creds, identity, { kind: 'admin', detail: { method, ...detail } })
-    if (!this.admin.admins().includes(identity.subject)) {
+    if (!isAdmin(identity, this.admin.admins())) {
       const error = new BrokerError(
         'ERR_NOT_ADMIN',
         `${identity.subject} may not call Admin.${method}: it is not listed in admins`,

@@ -53,6 +53,8 @@ export interface ProxyGrant {
   /** The audit row so far: identity, route, normalized path, secret name (never its value). */
   audit: ExchangeRecord
   started: bigint
+  /** The write-ahead row committed before anything was sent upstream. */
+  authorizedExchangeId: string
 }
 
 export interface ProxyOutcome {
@@ -147,7 +149,15 @@ export class ProxyExchange {
       }
       const upstream = new URL(route.upstream)
       const base = upstream.pathname.replace(/\/+$/, '')
+      // Write-ahead: the upstream acts on a keyed request the moment it receives it, so the decision
+      // is committed before a byte leaves. No row, no request (503, upstream untouched). The outcome
+      // (status, bytes) is a second row, written before any response byte reaches the caller.
+      const { id: authorizedExchangeId } = await this.steps.record(
+        { ...audit, decision: 'allow', detail: { ...audit.detail, phase: 'authorized' } },
+        started,
+      )
       return {
+        authorizedExchangeId,
         routeName: request.route,
         route,
         method: request.method,
@@ -172,7 +182,11 @@ export class ProxyExchange {
    */
   async recordForwarded(grant: ProxyGrant, outcome: ProxyOutcome): Promise<string> {
     const { id } = await this.steps.record(
-      { ...grant.audit, decision: 'allow', detail: { ...grant.audit.detail, ...outcomeDetail(outcome) } },
+      {
+        ...grant.audit,
+        decision: 'allow',
+        detail: { ...grant.audit.detail, ...outcomeDetail(grant, outcome) },
+      },
       grant.started,
     )
     return id
@@ -181,7 +195,7 @@ export class ProxyExchange {
   /** Step 4 for a request that was allowed but could not be completed (upstream fault, caller gone). */
   recordFailed(grant: ProxyGrant, err: unknown, outcome: ProxyOutcome): Promise<RecordedError> {
     return this.steps.refuse(
-      { ...grant.audit, detail: { ...grant.audit.detail, ...outcomeDetail(outcome) } },
+      { ...grant.audit, detail: { ...grant.audit.detail, ...outcomeDetail(grant, outcome) } },
       err,
       grant.started,
     )
@@ -240,8 +254,12 @@ function checkCertificateBinding(claims: AccessTokenClaims, creds: CallerCredent
   }
 }
 
-function outcomeDetail(outcome: ProxyOutcome): Record<string, number> {
-  const detail: Record<string, number> = { request_bytes: outcome.requestBytes }
+function outcomeDetail(grant: ProxyGrant, outcome: ProxyOutcome): Record<string, number | string> {
+  const detail: Record<string, number | string> = {
+    phase: 'completed',
+    authorized_by: grant.authorizedExchangeId,
+    request_bytes: outcome.requestBytes,
+  }
   if (outcome.status !== undefined) detail.status = outcome.status
   if (outcome.responseBytes !== undefined) detail.response_bytes = outcome.responseBytes
   return detail

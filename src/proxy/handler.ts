@@ -62,7 +62,7 @@ async function forward(
   let requestBytes = 0
   let response: Dispatcher.ResponseData
   try {
-    const injected = route.query_param ? undefined : route.template.replaceAll('{secret}', secret)
+    const injected = route.query_param ? undefined : route.template.replaceAll('{secret}', () => secret)
     // biome-ignore lint/suspicious/noControlCharactersInRegex: a header value must not carry these
     if (injected !== undefined && /[\r\n\u0000]/.test(injected)) {
       throw new BrokerError(
@@ -101,13 +101,11 @@ async function forward(
     )
   }
 
-  // Fail-closed, and when: the row is written once the upstream's status and headers are known and
-  // BEFORE the first response byte reaches the caller. Writing it before forwarding would record a
-  // request whose outcome we do not know; writing it after the body would let an unaudited response
-  // reach the agent. At this point the row holds the upstream status, the request bytes sent so far
-  // and the declared response length; if it cannot be committed the caller gets 503 and nothing
-  // of the upstream's answer. The upstream has by then seen the request (its side effects stand),
-  // which the broker cannot undo; the failure is logged with the route and subject for the operator.
+  // Fail-closed twice: `authorize` committed a write-ahead row before anything went upstream; the
+  // outcome row (upstream status, request bytes sent so far, declared response length) is committed
+  // here, once the upstream's headers are known and BEFORE the first response byte reaches the
+  // caller. If it cannot be committed the caller gets 503 and nothing of the upstream's answer;
+  // the write-ahead row already shows the request was sent.
   const declared = contentLength(response.headers['content-length'])
   let exchangeId: string
   try {

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js'
 import { BrokerError } from '../errors.js'
 import type { AdminExchange } from '../exchange/index.js'
 import type { AdminHandlers } from '../generated/keybroker/v1/Admin.js'
+import type { Identity } from '../identity/identity.js'
 import { callerCredentials, toServiceError, unary } from './broker_service.js'
 import { exchangeToWire } from './exchange_wire.js'
 import type { GrpcListener } from './grpc_listener.js'
@@ -24,6 +25,8 @@ export interface AdminService {
   handlers: AdminHandlers
   /** End every open watch (UNAVAILABLE with its resume cursor), so shutdown is not held by streams. */
   closeWatches(): void
+  /** End the watches of callers who are no longer admins (after a config reload). */
+  closeWatchesOfFormerAdmins(): void
 }
 
 /** The Admin service (operators): gRPC ⇄ AdminExchange; the steps live in src/exchange/admin.ts. */
@@ -31,6 +34,7 @@ export function adminService(deps: AdminServiceDeps): AdminService {
   const { admin, onUnexpected } = deps
   const creds = (call: Parameters<typeof callerCredentials>[0]) => callerCredentials(call, deps.listener())
   const open = new Map<ExchangeWatch, (err: BrokerError) => void>()
+  const watchers = new Map<ExchangeWatch, Identity>()
 
   const handlers: AdminHandlers = {
     ListExchanges: unary(async (call) => {
@@ -42,7 +46,7 @@ export function adminService(deps: AdminServiceDeps): AdminService {
     WatchExchanges: (call) => {
       const req = call.request
       admin.openWatch(creds(call), { ...req, afterSeq: Number(req.after_seq) }).then(
-        ({ filter, afterSeq, exchangeId, subject }) => {
+        ({ filter, afterSeq, exchangeId, subject, identity }) => {
           if (call.cancelled) return
           const metadata = new grpc.Metadata()
           metadata.set('keybroker-exchange-id', exchangeId)
@@ -83,9 +87,11 @@ export function adminService(deps: AdminServiceDeps): AdminService {
             watch.stop()
             fail(error)
           })
+          watchers.set(watch, identity)
           const stop = () => {
             watch.stop()
             open.delete(watch)
+            watchers.delete(watch)
           }
           call.on('cancelled', stop)
           call.on('close', stop)
@@ -136,6 +142,17 @@ export function adminService(deps: AdminServiceDeps): AdminService {
             'ERR_SHUTTING_DOWN',
             `broker is shutting down; reconnect to another broker with after_seq=${watch.cursor}`,
           ),
+        )
+      }
+    },
+    closeWatchesOfFormerAdmins: () => {
+      for (const [watch, identity] of watchers) {
+        if (admin.isAdmin(identity)) continue
+        watchers.delete(watch)
+        const end = open.get(watch)
+        open.delete(watch)
+        end?.(
+          new BrokerError('ERR_NOT_ADMIN', `${identity.subject} is no longer listed in admins; watch closed`),
         )
       }
     },

@@ -387,6 +387,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       live.policy = new Policy(next)
       live.config = next
       running.config = next
+      admin.closeWatchesOfFormerAdmins()
       if (restartNeeded.length > 0)
         logger.warn(
           { file, sections: restartNeeded },
