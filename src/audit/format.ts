@@ -17,11 +17,18 @@ export function formatExchangeLine(row: StoredExchange): string {
   if (row.scopes !== null) fields.push(`scopes=${quoted(row.scopes)}`)
   if (row.secret_name !== null) fields.push(`secret=${quoted(row.secret_name)}`)
   if (row.route !== null) fields.push(`route=${quoted(row.route)}`)
+  for (const key of SHOWN_DETAIL) {
+    const value = row.detail?.[key]
+    if (value !== undefined) fields.push(`${key}=${quoted(String(value))}`)
+  }
   if (row.reason !== null) fields.push(`reason=${quoted(row.reason)}`)
   if (row.token_id !== null) fields.push(`jti=${quoted(row.token_id)}`)
   fields.push(`id=${quoted(row.id)}`)
   return fields.join(' ')
 }
+
+/** The few non-secret detail facts an operator scanning a tail wants on the line. */
+const SHOWN_DETAIL = ['method', 'path', 'phase', 'status', 'cache', 'depth'] as const
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const NEEDS_QUOTING = /[\s"\\\u0000-\u001f\u007f-\u009f\u2028\u2029]/
