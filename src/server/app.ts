@@ -1,5 +1,6 @@
 import { createHash, hkdfSync } from 'node:crypto'
 import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs'
+import { createSecureContext } from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import { type Logger, pino } from 'pino'
 import { AuditQuery, AuditRetention, SqliteAuditStore, verifyChain } from '../audit/index.js'
@@ -56,6 +57,8 @@ export interface RunningBroker {
    * call. A config with any problem is refused and the running one keeps serving.
    */
   reload(trigger?: string): Promise<ReloadResult>
+  /** Re-read the TLS files now (the broker also polls them); invalid material is refused, old keeps serving. */
+  reloadTls(): { ok: boolean; changed: boolean; problem?: string }
   metrics: BrokerMetrics
   /** Prune rows older than audit.retention_days now (the timer does this periodically). */
   runRetention(): Promise<number>
@@ -67,6 +70,7 @@ export interface RunningBroker {
 const MAX_REQUEST_BYTES = 1024 * 1024
 const KEY_RELOAD_MS = 10_000
 const KEY_MAINTENANCE_MS = 60_000
+const TLS_POLL_MS = 30_000
 const CONFIG_POLL_MS = 2_000
 /** Editors write a file in several steps; wait for them to settle before reading it. */
 const CONFIG_SETTLE_MS = 250
@@ -369,6 +373,34 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       // failures are logged inside; the next tick retries
       setInterval(() => runRetention().catch(() => {}), RETENTION_INTERVAL_MS),
     ]
+    // Certificate rotation without restart (cert-manager, SPIRE, Vault PKI rewrite the same paths):
+    // poll the TLS files; new material is validated as a whole before either listener switches.
+    let currentTls = tlsMaterial
+    const reloadTls = (trigger: string): { ok: boolean; changed: boolean; problem?: string } => {
+      if (!currentTls) return { ok: true, changed: false }
+      let next: TlsMaterial | undefined
+      try {
+        next = readTlsMaterial(live.config)
+        if (!next) return { ok: true, changed: false }
+        createSecureContext({ cert: next.cert, key: next.key, ca: next.clientCa })
+      } catch (err) {
+        const problem = (err as Error).message
+        logger.error({ trigger, problem }, 'tls reload refused: the current certificate keeps serving')
+        return { ok: false, changed: false, problem }
+      }
+      if (
+        next.cert.equals(currentTls.cert) &&
+        next.key.equals(currentTls.key) &&
+        next.clientCa.equals(currentTls.clientCa)
+      )
+        return { ok: true, changed: false }
+      grpcListener?.updateTls(next)
+      httpListener.updateTls(next)
+      currentTls = next
+      logger.info({ trigger }, 'tls material reloaded')
+      return { ok: true, changed: true }
+    }
+    if (tlsMaterial) timers.push(setInterval(() => reloadTls('tls file change'), TLS_POLL_MS))
     for (const t of timers) t.unref()
 
     let reloading: Promise<ReloadResult> = Promise.resolve({ ok: true })
@@ -383,11 +415,12 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       }
       const restartNeeded = RESTART_ONLY.filter(
         (key) => JSON.stringify(next[key]) !== JSON.stringify(live.config[key]),
-      )
+      ).filter((key) => key !== 'tls' || Boolean(next.tls) !== Boolean(live.config.tls)) // new paths: reloadTls
       live.policy = new Policy(next)
       live.config = next
       running.config = next
       admin.closeWatchesOfFormerAdmins()
+      reloadTls(trigger)
       if (restartNeeded.length > 0)
         logger.warn(
           { file, sections: restartNeeded },
@@ -471,6 +504,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       keys,
       revocations,
       reload,
+      reloadTls: () => reloadTls('api'),
       metrics,
       runRetention,
       close,
