@@ -37,12 +37,15 @@ async function rejection(promise: Promise<unknown>): Promise<BrokerError> {
   throw new Error('expected the promise to reject')
 }
 
-/** Counts writes to audit_head, which happen exactly once per committed transaction. */
+/**
+ * Counts writes to audit_head, which happen exactly once per committed transaction. The triggers
+ * live in the file's schema (not TEMP), so they also fire for the store's writer-thread connection.
+ */
 function countHeadWrites(db: SqliteDatabase): () => number {
   db.exec(`
-    CREATE TEMP TABLE head_writes (n INTEGER);
-    CREATE TEMP TRIGGER head_inserted AFTER INSERT ON main.audit_head BEGIN INSERT INTO head_writes VALUES (1); END;
-    CREATE TEMP TRIGGER head_updated AFTER UPDATE ON main.audit_head BEGIN INSERT INTO head_writes VALUES (1); END;
+    CREATE TABLE head_writes (n INTEGER);
+    CREATE TRIGGER head_inserted AFTER INSERT ON audit_head BEGIN INSERT INTO head_writes VALUES (1); END;
+    CREATE TRIGGER head_updated AFTER UPDATE ON audit_head BEGIN INSERT INTO head_writes VALUES (1); END;
   `)
   const count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM head_writes')
   return () => count.get()!.n
@@ -70,7 +73,8 @@ describe('SqliteAuditStore', () => {
     store = new SqliteAuditStore(db, { clock })
   })
 
-  afterEach(() => {
+  afterEach(async () => {
+    await store.close() // stops its writer thread
     for (const connection of others.splice(0)) connection.close()
     if (db.open) db.close()
     rmSync(dir, { recursive: true, force: true })
@@ -179,6 +183,47 @@ describe('SqliteAuditStore', () => {
     }
 
     locker.exec('ROLLBACK')
+    const next = await store.append(issue({ subject: 'after' }))
+    expect(next.seq).to.equal(first.seq + 1)
+    expect(next.prev_hash).to.equal(first.hash)
+    expect(store.count()).to.equal(2)
+    expect(verifyChain(db)).to.deep.equal({ ok: true, rowsChecked: 2 })
+  })
+
+  it('keeps the event loop turning while a write waits on a lock (the commit runs in the writer thread)', async () => {
+    const locker = otherConnection()
+    locker.exec('BEGIN EXCLUSIVE')
+    const order: string[] = []
+
+    const append = store.append(issue()).then(
+      () => order.push('append settled'),
+      () => order.push('append settled'),
+    )
+    // the batch is sent at the end of this turn; two turns later the loop must still be free
+    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise((resolve) => setImmediate(resolve))
+    order.push('event loop turned')
+    await append
+    locker.exec('ROLLBACK')
+
+    expect(order).to.deep.equal(['event loop turned', 'append settled'])
+  })
+
+  it('fails appends the writer thread does not confirm within the write timeout, then recovers', async () => {
+    await store.close()
+    store = new SqliteAuditStore(db, { clock, writeTimeoutMs: 300 })
+    const first = await store.append(issue({ subject: 'before' }))
+    store.stallWriterForTest(60_000) // the writer thread hangs, as in a write stuck in the kernel
+
+    const errors = await Promise.all([store.append(issue()), store.append(issue())].map(rejection))
+    for (const err of errors) {
+      expect(err.code).to.equal('ERR_AUDIT_UNAVAILABLE')
+      expect(err.message).to.equal(
+        'audit log unavailable: write not confirmed within 300 ms; no credential was issued',
+      )
+    }
+
+    // a new writer thread takes over: the chain continues from the last committed row
     const next = await store.append(issue({ subject: 'after' }))
     expect(next.seq).to.equal(first.seq + 1)
     expect(next.prev_hash).to.equal(first.hash)

@@ -13,6 +13,7 @@ import type { IssueTokenRequest } from '../src/generated/keybroker/v1/IssueToken
 import type { IssueTokenResponse__Output } from '../src/generated/keybroker/v1/IssueTokenResponse.js'
 import { SecretCache, type SecretRef, VaultProvider } from '../src/providers/index.js'
 import { AGENT, BILLING, TestBroker, unary } from './fixtures/broker.js'
+import { eventually } from './fixtures/net.js'
 import { type CertFiles, TestPki } from './fixtures/pki.js'
 import { RecordingUpstream } from './fixtures/recording_upstream.js'
 import { selfSignedServerCert } from './fixtures/self_signed.js'
@@ -167,6 +168,15 @@ routes:
 
   function lastRow(): StoredExchange {
     return t.broker.audit.tail(1)[0]!
+  }
+
+  /**
+   * The last row once `check` holds for it: a streamed exchange is recorded when the stream ends,
+   * which the caller may see before the commit (the writer thread confirms it a moment later).
+   */
+  async function lastRowOnce(what: string, check: (row: StoredExchange) => boolean): Promise<StoredExchange> {
+    await eventually(() => check(lastRow()), 10_000, what)
+    return lastRow()
   }
 
   /** Status + JSON {error, message} + an audit row that says the same + nothing reached the upstream. */
@@ -529,7 +539,8 @@ routes:
       expect(res!.status, res!.text).to.equal(200)
       expect(JSON.parse(res!.text).received_bytes).to.equal(total)
       expect(upstream.received.at(-1)!.bodyBytes).to.equal(total)
-      expect(lastRow().detail).to.include({ request_bytes: total })
+      const row = await lastRowOnce('the upload row', (r) => r.detail?.request_bytes === total)
+      expect(row.detail).to.include({ request_bytes: total })
       expect(growth, `rss grew by ${(growth / MiB).toFixed(1)} MiB`).to.be.below(64 * MiB)
     })
 
@@ -553,7 +564,8 @@ routes:
       const growth = await rssGrowth(() => download(total))
       expect(status).to.equal(200)
       expect(received).to.equal(total)
-      expect(lastRow().detail).to.include({ response_bytes: total, status: 200 })
+      const row = await lastRowOnce('the download row', (r) => r.detail?.response_bytes === total)
+      expect(row.detail).to.include({ response_bytes: total, status: 200 })
       expect(growth, `rss grew by ${(growth / MiB).toFixed(1)} MiB`).to.be.below(64 * MiB)
     })
 
@@ -600,7 +612,7 @@ routes:
       // the broker's upstream connection went away with the body unfinished
       expect(got.responseCut).to.equal(true)
       expect(got.bodyBytes).to.be.below(10 * MiB)
-      const row = lastRow()
+      const row = await lastRowOnce('the cancelled proxy row', (r) => r.kind === 'proxy')
       expect(row).to.include({ kind: 'proxy', decision: 'deny', route: 'echo' })
       expect(row.detail).to.include({ code: 'ERR_CANCELLED' })
     })

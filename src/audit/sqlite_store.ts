@@ -1,17 +1,19 @@
-import { randomFillSync } from 'node:crypto'
+import { resolve as resolvePath } from 'node:path'
 import type { Statement, Transaction } from 'better-sqlite3'
-import { monotonicFactory } from 'ulid'
 import { type Clock, systemClock } from '../clock.js'
 import { BrokerError } from '../errors.js'
 import type { SqliteDatabase } from '../storage/database.js'
 import { linkProblem } from './lib/chain.js'
-import { boundedText, detailJson, wholeNumber } from './lib/normalize.js'
+import type { BatchOutcome, RowValues } from './lib/chain_writer.js'
+import { boundedText, normalizeDetail, wholeNumber } from './lib/normalize.js'
 import { type ChainLink, ensureAuditSchema } from './lib/schema.js'
+import { monotonicUlid } from './lib/ulid.js'
+import { WriterThread } from './lib/writer_thread.js'
 import {
-  CANONICAL_COLUMNS,
-  chainHash,
   DECISIONS,
+  type DetailValue,
   EXCHANGE_KINDS,
+  type ExchangeKind,
   type ExchangeRecord,
   GENESIS_HASH,
   type RawExchangeRow,
@@ -23,22 +25,24 @@ export interface SqliteAuditStoreOptions {
   clock?: Clock
   /** Appends per transaction; a batch this large is written at once instead of at the end of the turn. Default 1000. */
   maxBatch?: number
+  /**
+   * `audit.write_timeout`: an append whose commit is not confirmed within this long fails with
+   * ERR_AUDIT_UNAVAILABLE. Default: the connection's busy_timeout (which openDatabase sets).
+   */
+  writeTimeoutMs?: number
 }
 
 export type AppendListener = (rows: StoredExchange[]) => void
 
-type UnchainedRow = Omit<RawExchangeRow, 'seq' | 'prev_hash' | 'hash'>
-
 interface PendingAppend {
-  row: UnchainedRow
+  /** The canonical columns after seq (see ChainWriter), exactly as they will be stored. */
+  values: RowValues
+  detail: Record<string, DetailValue> | null
   resolve: (row: StoredExchange) => void
   reject: (err: BrokerError) => void
 }
 
 interface Statements {
-  readHead: Statement<[], ChainLink>
-  insert: Statement<[RawExchangeRow]>
-  writeHead: Statement<[ChainLink]>
   readCheckpoint: Statement<[], ChainLink>
   writeCheckpoint: Statement<[{ seq: number; hash: string; pruned_at: number }]>
   oldest: Statement<[number], RawExchangeRow>
@@ -54,39 +58,47 @@ const DEFAULT_MAX_BATCH = 1000
 /**
  * The audit log: hash-chained `exchanges` rows in the broker's SQLite file.
  *
- * Appends made in the same event-loop turn are group-committed in one IMMEDIATE transaction,
- * and each promise settles only after COMMIT (synchronous=FULL), so a caller that awaited
- * `append` may reply: the row is durable and visible to every other connection.
+ * Appends are committed by a writer thread (lib/writer_thread.ts) that owns its own connection,
+ * so neither the commit's fsync nor a locked file blocks the event loop. Appends made in the same
+ * event-loop turn are group-committed in one IMMEDIATE transaction; while one batch commits, the
+ * next accumulates and is sent as soon as the first is confirmed. Each promise settles only after
+ * COMMIT (WAL, synchronous=FULL), so a caller that awaited `append` may reply: the row is durable
+ * and visible to every other connection, including this store's reads.
  *
- * A write that cannot get the lock waits at most the connection's busy_timeout (set by
- * `openDatabase`) and then fails; better-sqlite3 is synchronous, so that timeout is also how long
- * the event loop can be held by a locked file. A write that fails rejects every append of its
- * batch with ERR_AUDIT_UNAVAILABLE, so the caller issues nothing (fail closed).
+ * A batch that fails, or is not confirmed within `writeTimeoutMs`, rejects every append of its
+ * batch with ERR_AUDIT_UNAVAILABLE, so the caller issues nothing (fail closed); a hung writer
+ * thread is replaced, so later appends recover without a restart. The chain head is read from
+ * `audit_head` inside each write transaction, so a failed batch never advances it and another
+ * process writing the same file cannot fork the chain.
  *
- * The chain head is read from `audit_head` inside each write transaction rather than kept in
- * memory: a failed batch therefore never advances it, the next append after recovery continues
- * from what is committed, and another process writing the same file cannot fork the chain.
+ * The connection given to the constructor serves reads and retention; closing it stops appends.
  */
 export class SqliteAuditStore {
+  readonly #db: SqliteDatabase
   readonly #clock: Clock
   readonly #maxBatch: number
-  readonly #nextId: (seedTime?: number) => string
+  readonly #nextId: (timeMs: number) => string
   readonly #statements: Statements
-  readonly #writeBatch: Transaction<(batch: PendingAppend[]) => RawExchangeRow[]>
+  readonly #writer: WriterThread
   readonly #pruneBatch: Transaction<(beforeTsMs: number, batchSize: number) => number>
   readonly #listeners = new Set<AppendListener>()
   #pending: PendingAppend[] = []
   #scheduledFlush: NodeJS.Immediate | undefined
+  #inFlight: Promise<void> | undefined
   #closed = false
 
   constructor(db: SqliteDatabase, options: SqliteAuditStoreOptions = {}) {
+    if (db.memory)
+      throw new Error('SqliteAuditStore needs a database file: its writer thread opens its own connection')
+    this.#db = db
     this.#clock = options.clock ?? systemClock
     this.#maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_MAX_BATCH)
-    this.#nextId = monotonicFactory(pooledRandom())
+    this.#nextId = monotonicUlid()
     ensureAuditSchema(db)
     this.#statements = prepareStatements(db)
-    this.#writeBatch = db.transaction((batch) => this.#chainAndInsert(batch))
     this.#pruneBatch = db.transaction((beforeTsMs, batchSize) => this.#pruneOldest(beforeTsMs, batchSize))
+    const writeTimeoutMs = options.writeTimeoutMs ?? (db.pragma('busy_timeout', { simple: true }) as number)
+    this.#writer = new WriterThread({ path: resolvePath(db.name), writeTimeoutMs })
   }
 
   /**
@@ -95,15 +107,17 @@ export class SqliteAuditStore {
    */
   append(record: ExchangeRecord): Promise<StoredExchange> {
     if (this.#closed) return Promise.reject(unavailable('closed'))
-    let row: UnchainedRow
+    let entry: PendingAppend
+    const committed = new Promise<StoredExchange>((resolve, reject) => {
+      entry = { values: [], detail: null, resolve, reject }
+    })
     try {
-      row = this.#normalize(record)
+      this.#normalize(record, entry!)
     } catch (err) {
       return Promise.reject(err)
     }
-    const committed = new Promise<StoredExchange>((resolve, reject) => {
-      this.#pending.push({ row, resolve, reject })
-    })
+    this.#pending.push(entry!)
+    if (this.#inFlight) return committed // sent when the batch in flight is confirmed
     if (this.#pending.length >= this.#maxBatch) this.#flush()
     else this.#scheduledFlush ??= setImmediate(() => this.#flush())
     return committed
@@ -158,89 +172,110 @@ export class SqliteAuditStore {
     return this.#pruneBatch.immediate(beforeTsMs, Math.max(1, Math.floor(batchSize)))
   }
 
-  /** Write what is pending, then refuse further appends. The database handle stays open: it is shared. */
+  /** Write what is pending, then refuse further appends and stop the writer thread. The database handle stays open: it is shared. */
   async close(): Promise<void> {
-    this.#flush()
     this.#closed = true
+    this.#flush()
+    while (this.#inFlight) await this.#inFlight
+    await this.#writer.close()
   }
 
-  #normalize(record: ExchangeRecord): UnchainedRow {
-    if (!EXCHANGE_KINDS.includes(record.kind)) throw invalidRecord('kind')
-    if (!DECISIONS.includes(record.decision)) throw invalidRecord('decision')
+  /** Test hook: make the writer thread hang for `ms`, as a write stuck in the kernel would. */
+  stallWriterForTest(ms: number): void {
+    this.#writer.stallForTest(ms)
+  }
+
+  /** Validates the record and fills `entry` with the row exactly as it will be stored (and hashed). */
+  #normalize(record: ExchangeRecord, entry: PendingAppend): void {
+    if (!EXCHANGE_KINDS.includes(record.kind)) throw invalidRecord('unknown kind')
+    if (!DECISIONS.includes(record.decision)) throw invalidRecord('unknown decision')
     const ts = wholeNumber(record.ts) ?? this.#clock.now()
-    return {
-      id: boundedText(record.id) ?? this.#nextId(ts),
-      ts,
-      kind: record.kind,
-      subject: boundedText(record.subject),
-      auth_method: boundedText(record.auth_method),
-      issuer: boundedText(record.issuer),
-      peer: boundedText(record.peer),
-      cert_thumbprint: boundedText(record.cert_thumbprint),
-      audience: boundedText(record.audience),
-      scopes: boundedText(record.scopes),
-      ttl: wholeNumber(record.ttl),
-      secret_name: boundedText(record.secret_name),
-      route: boundedText(record.route),
-      decision: record.decision,
-      reason: boundedText(record.reason),
-      token_id: boundedText(record.token_id),
-      expires_at: wholeNumber(record.expires_at),
-      latency_us: wholeNumber(record.latency_us),
-      detail: detailJson(record.detail),
+    let id = boundedText(record.id)
+    if (id === null) {
+      try {
+        id = this.#nextId(ts)
+      } catch {
+        throw invalidRecord('ts out of range')
+      }
     }
+    const detail = normalizeDetail(record.detail)
+    entry.detail = detail.value
+    // CANONICAL_COLUMNS order, without seq
+    entry.values = [
+      id,
+      ts,
+      record.kind,
+      boundedText(record.subject),
+      boundedText(record.auth_method),
+      boundedText(record.issuer),
+      boundedText(record.peer),
+      boundedText(record.cert_thumbprint),
+      boundedText(record.audience),
+      boundedText(record.scopes),
+      wholeNumber(record.ttl),
+      boundedText(record.secret_name),
+      boundedText(record.route),
+      record.decision,
+      boundedText(record.reason),
+      boundedText(record.token_id),
+      wholeNumber(record.expires_at),
+      wholeNumber(record.latency_us),
+      detail.json,
+    ]
   }
 
+  /** Send up to maxBatch pending appends to the writer thread, unless a batch is already in flight. */
   #flush(): void {
     if (this.#scheduledFlush) clearImmediate(this.#scheduledFlush)
     this.#scheduledFlush = undefined
-    const batch = this.#pending
-    if (batch.length === 0) return
-    this.#pending = []
-    this.#commit(batch)
+    if (this.#inFlight || this.#pending.length === 0) return
+    let batch = this.#pending
+    if (batch.length > this.#maxBatch) {
+      batch = batch.slice(0, this.#maxBatch)
+      this.#pending = this.#pending.slice(this.#maxBatch)
+    } else {
+      this.#pending = []
+    }
+    if (!this.#db.open) {
+      // the owner closed the shared connection: the broker is shutting down
+      this.#settle(batch, { ok: false, error: { code: 'database connection closed', message: '' } })
+      this.#flush()
+      return
+    }
+    this.#inFlight = this.#writer.write(batch.map((entry) => entry.values)).then((outcome) => {
+      this.#inFlight = undefined
+      // pipelining: the next batch goes out before this one's callers run
+      this.#flush()
+      this.#settle(batch, outcome)
+    })
   }
 
-  #commit(batch: PendingAppend[]): void {
-    let rows: RawExchangeRow[]
-    try {
-      rows = this.#writeBatch.immediate(batch)
-    } catch (err) {
-      // a duplicate caller-supplied id must fail only its own append, not its whole batch
-      if (sqliteCode(err).startsWith('SQLITE_CONSTRAINT') && batch.length > 1) {
-        for (const entry of batch) this.#commit([entry])
-        return
-      }
-      const error = unavailable(sqliteCode(err), err)
+  #settle(batch: PendingAppend[], outcome: BatchOutcome): void {
+    if (outcome.ok === false) {
+      const error = unavailable(outcome.error.code, sqliteError(outcome.error))
       for (const entry of batch) entry.reject(error)
       return
     }
-    const stored = rows.map(toStoredExchange)
-    batch.forEach((entry, i) => {
-      entry.resolve(stored[i]!)
-    })
-    this.#notify(stored)
-  }
-
-  #chainAndInsert(batch: PendingAppend[]): RawExchangeRow[] {
-    const { insert, writeHead } = this.#statements
-    let head = this.#readHead()
-    const rows = batch.map(({ row }) => {
-      const seq = head.seq + 1
-      const chained = { ...row, seq, prev_hash: head.hash, hash: chainHash(head.hash, { ...row, seq }) }
-      insert.run(chained)
-      head = { seq, hash: chained.hash }
-      return chained
-    })
-    writeHead.run(head)
-    return rows
-  }
-
-  /** Newest committed link: the head row, else the retention checkpoint, else genesis. */
-  #readHead(): ChainLink {
-    return (
-      this.#statements.readHead.get() ??
-      this.#statements.readCheckpoint.get() ?? { seq: 0, hash: GENESIS_HASH }
-    )
+    const stored: StoredExchange[] = []
+    const settleOne = (entry: PendingAppend, seq: number, prevHash: string, hash: string) => {
+      const row = storedExchange(entry, seq, prevHash, hash)
+      stored.push(row)
+      entry.resolve(row)
+    }
+    if (outcome.ok === true) {
+      let previous = outcome.prevHash
+      for (let i = 0; i < batch.length; i++) {
+        const hash = outcome.hashes[i]!
+        settleOne(batch[i]!, outcome.firstSeq + i, previous, hash)
+        previous = hash
+      }
+    } else {
+      outcome.outcomes.forEach((one, i) => {
+        if (one.ok === true) settleOne(batch[i]!, one.firstSeq, one.prevHash, one.hashes[0]!)
+        else this.#settle([batch[i]!], one)
+      })
+    }
+    if (stored.length > 0) this.#notify(stored)
   }
 
   #pruneOldest(beforeTsMs: number, batchSize: number): number {
@@ -276,32 +311,8 @@ export class SqliteAuditStore {
   }
 }
 
-/**
- * A [0, 1) source for ULID's random part. The library's default makes one getRandomValues call per
- * character (16 per new millisecond); drawing CSPRNG bytes in bulk gives the same distribution.
- */
-function pooledRandom(): () => number {
-  const pool = new Uint8Array(4096)
-  let next = pool.length
-  return () => {
-    if (next === pool.length) {
-      randomFillSync(pool)
-      next = 0
-    }
-    return pool[next++]! / 256
-  }
-}
-
 function prepareStatements(db: SqliteDatabase): Statements {
-  const columns = [...CANONICAL_COLUMNS, 'prev_hash', 'hash']
   return {
-    readHead: db.prepare('SELECT seq, hash FROM audit_head WHERE id = 1'),
-    insert: db.prepare(
-      `INSERT INTO exchanges (${columns.join(', ')}) VALUES (${columns.map((c) => '@' + c).join(', ')})`,
-    ),
-    writeHead: db.prepare(
-      'INSERT INTO audit_head (id, seq, hash) VALUES (1, @seq, @hash) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
-    ),
     readCheckpoint: db.prepare('SELECT seq, hash FROM audit_checkpoint WHERE id = 1'),
     writeCheckpoint: db.prepare(
       'INSERT INTO audit_checkpoint (id, seq, hash, pruned_at) VALUES (1, @seq, @hash, @pruned_at) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, pruned_at = excluded.pruned_at',
@@ -315,15 +326,42 @@ function prepareStatements(db: SqliteDatabase): Statements {
   }
 }
 
+/** The committed row from what was sent (no read-back: every column is known). */
+function storedExchange(entry: PendingAppend, seq: number, prevHash: string, hash: string): StoredExchange {
+  const v = entry.values
+  return {
+    seq,
+    id: v[0] as string,
+    ts: v[1] as number,
+    kind: v[2] as ExchangeKind,
+    subject: v[3] as string | null,
+    auth_method: v[4] as string | null,
+    issuer: v[5] as string | null,
+    peer: v[6] as string | null,
+    cert_thumbprint: v[7] as string | null,
+    audience: v[8] as string | null,
+    scopes: v[9] as string | null,
+    ttl: v[10] as number | null,
+    secret_name: v[11] as string | null,
+    route: v[12] as string | null,
+    decision: v[13] as StoredExchange['decision'],
+    reason: v[14] as string | null,
+    token_id: v[15] as string | null,
+    expires_at: v[16] as number | null,
+    latency_us: v[17] as number | null,
+    detail: entry.detail,
+    prev_hash: prevHash,
+    hash,
+  }
+}
+
 function toStoredExchange(row: RawExchangeRow): StoredExchange {
   return { ...row, detail: typeof row.detail === 'string' ? JSON.parse(row.detail) : null } as StoredExchange
 }
 
-/** SqliteError carries e.g. SQLITE_BUSY; a closed handle throws a plain TypeError without one. */
-function sqliteCode(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code
-  if (typeof code === 'string') return code
-  return err instanceof Error ? err.name : 'unknown error'
+/** The writer thread's failure as an Error with SQLite's `code`, for `cause`. */
+function sqliteError(failure: { code: string; message: string }): Error {
+  return Object.assign(new Error(failure.message), { code: failure.code })
 }
 
 function unavailable(code: string, cause?: unknown): BrokerError {
@@ -334,6 +372,6 @@ function unavailable(code: string, cause?: unknown): BrokerError {
   )
 }
 
-function invalidRecord(field: string): BrokerError {
-  return new BrokerError('ERR_INTERNAL', `invalid audit record: unknown ${field}`)
+function invalidRecord(problem: string): BrokerError {
+  return new BrokerError('ERR_INTERNAL', `invalid audit record: ${problem}`)
 }

@@ -166,7 +166,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
   const kek = loadOrCreateKek(config.keys.kek_file)
   const db = openDatabase(config.audit.path, { busyTimeoutMs: config.audit.write_timeout * 1000 })
   try {
-    const audit = new SqliteAuditStore(db, { clock })
+    const audit = new SqliteAuditStore(db, { clock, writeTimeoutMs: config.audit.write_timeout * 1000 })
     // The swappable part of the config: replaced whole by reload, read per call.
     const live = { config, policy: new Policy(config) }
     const maxTokenLifetimeMs = () =>
