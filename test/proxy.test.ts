@@ -612,7 +612,10 @@ routes:
       // the broker's upstream connection went away with the body unfinished
       expect(got.responseCut).to.equal(true)
       expect(got.bodyBytes).to.be.below(10 * MiB)
-      const row = await lastRowOnce('the cancelled proxy row', (r) => r.kind === 'proxy')
+      const row = await lastRowOnce(
+        'the cancelled proxy row',
+        (r) => r.kind === 'proxy' && r.detail?.phase === 'completed',
+      )
       expect(row).to.include({ kind: 'proxy', decision: 'deny', route: 'echo' })
       expect(row.detail).to.include({ code: 'ERR_CANCELLED' })
     })
