@@ -1,4 +1,4 @@
-import { createHash, hkdfSync } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
@@ -6,10 +6,9 @@ import { type Logger, pino } from 'pino'
 import { AuditQuery, AuditRetention, SqliteAuditStore, verifyChain } from '../audit/index.js'
 import { type Clock, systemClock } from '../clock.js'
 import { type BrokerConfig, checkConfig } from '../config/index.js'
-import { BrokerError } from '../errors.js'
 import { Exchange, type ExchangeEvent, type ProxySecretSource } from '../exchange/index.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
-import { type TrustedIssuer, WorkloadTokenVerifier } from '../identity/oidc.js'
+import { WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
 import { SqliteKeyStore } from '../issuer/key_store.js'
 import { SqliteRevocationStore } from '../issuer/revocations.js'
@@ -20,7 +19,8 @@ import { PROXY_PREFIX, proxyHandler, UpstreamPool } from '../proxy/index.js'
 import { openDatabase, type SqliteDatabase } from '../storage/database.js'
 import { adminService } from './admin_service.js'
 import { brokerHandlers } from './broker_service.js'
-import { countCertificates, type GrpcListener, listenGrpcTls, type TlsMaterial } from './grpc_listener.js'
+import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './config_wiring.js'
+import { type GrpcListener, listenGrpcTls, type TlsMaterial } from './grpc_listener.js'
 import { type HttpListener, listenHttp, sendJson } from './http_listener.js'
 import { BrokerMetrics } from './metrics.js'
 import { secretResolverFromConfig } from './providers_from_config.js'
@@ -88,75 +88,6 @@ const RESTART_ONLY = [
   'routes',
 ] as const
 const RETENTION_INTERVAL_MS = 10 * 60_000
-
-/** Page tokens must survive a restart and agree across replicas sharing the KEK, so derive their key from it. */
-function pageTokenKey(kek: Buffer): Buffer {
-  return Buffer.from(hkdfSync('sha256', kek, Buffer.alloc(0), 'keybroker audit page tokens v1', 32))
-}
-
-function readTlsMaterial(config: BrokerConfig): TlsMaterial | undefined {
-  const tls = config.tls
-  if (!tls) return undefined
-  const read = (path: string, key: string) => {
-    try {
-      return readFileSync(path)
-    } catch (err) {
-      throw new BrokerError(
-        'ERR_CONFIG',
-        `${config.sourceFile}: ${key}: cannot read ${path}: ${(err as Error).message}`,
-      )
-    }
-  }
-  const cert = read(tls.cert_file, 'tls.cert_file')
-  const key = read(tls.key_file, 'tls.key_file')
-  const bundles = tls.client_ca_files.map((file, i) => {
-    const pem = read(file, `tls.client_ca_files[${i}]`)
-    if (countCertificates(pem.toString('utf8')) === 0) {
-      throw new BrokerError(
-        'ERR_CONFIG',
-        `${config.sourceFile}: tls.client_ca_files[${i}]: ${file} holds no PEM certificate`,
-      )
-    }
-    return pem
-  })
-  // grpc-js and node:tls take one CA buffer: concatenate every bundle (CONVENTIONS.md).
-  return { cert, key, clientCa: Buffer.concat(bundles.flatMap((b) => [b, Buffer.from('\n')])) }
-}
-
-/** `trust.oidc[]` (snake_case config) → the verifier's options. */
-function trustedIssuers(config: BrokerConfig): TrustedIssuer[] {
-  return config.trust.oidc.map((t, i) => {
-    let caPem: string | undefined
-    if (t.ca_file) {
-      try {
-        caPem = readFileSync(t.ca_file, 'utf8')
-      } catch (err) {
-        throw new BrokerError(
-          'ERR_CONFIG',
-          `${config.sourceFile}: trust.oidc[${i}].ca_file: ${(err as Error).message}`,
-        )
-      }
-    }
-    return {
-      name: t.name,
-      issuer: t.issuer,
-      audience: t.audience,
-      jwksUri: t.jwks_uri,
-      algorithms: t.algorithms,
-      maxTokenAgeSeconds: t.max_token_age,
-      leewaySeconds: t.leeway,
-      attributes: t.attributes,
-      preset: t.preset,
-      caPem,
-      fetchTimeoutMs: t.fetch_timeout * 1000,
-    }
-  })
-}
-
-function splitHostPort(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(':')
-  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) }
-}
 
 /** Composition root: the only place concrete classes are built and wired. */
 export async function startBroker(config: BrokerConfig, options: StartOptions = {}): Promise<RunningBroker> {
