@@ -140,10 +140,11 @@ export class ExchangeSteps {
     scopes: string[],
     started: bigint,
   ): Promise<IssuedToken> {
-    const { id } = await this.record(
-      { ...base, decision: 'allow', token_id: minted.claims.jti, expires_at: minted.claims.exp },
-      started,
-    )
+    // `base` belongs to this exchange: filled in place rather than copied on the hot path
+    base.decision = 'allow'
+    base.token_id = minted.claims.jti
+    base.expires_at = minted.claims.exp
+    const { id } = await this.record(base, started)
     return {
       token: minted.token,
       tokenType: 'Bearer',
@@ -155,7 +156,7 @@ export class ExchangeSteps {
     }
   }
 
-  /** Step 4. Fails closed: no audit row, no answer but UNAVAILABLE. */
+  /** Step 4. Fails closed: no audit row, no answer but UNAVAILABLE. Sets `record.latency_us`. */
   async record(
     record: ExchangeRecord,
     started: bigint,
@@ -163,7 +164,8 @@ export class ExchangeSteps {
   ): Promise<{ id: string; seq: number }> {
     const latencyUs = Number((process.hrtime.bigint() - started) / 1000n)
     try {
-      const stored = await this.deps.audit.append({ ...record, latency_us: latencyUs })
+      record.latency_us = latencyUs
+      const stored = await this.deps.audit.append(record)
       this.deps.observe?.({
         kind: record.kind,
         decision: record.decision,

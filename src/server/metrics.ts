@@ -21,6 +21,8 @@ export class BrokerMetrics {
   readonly secretCache: Counter<'result'>
   readonly auditWriteDuration: Histogram
   readonly watchersDropped: Counter
+  readonly #exchangeCounters = new Map<string, Counter.Internal>()
+  readonly #exchangeDurations = new Map<string, Histogram.Internal<'kind'>>()
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry]
@@ -82,14 +84,28 @@ export class BrokerMetrics {
 
   /** The exchange `observe` hook. */
   observe(event: ExchangeEvent): void {
-    this.exchanges.inc({ kind: event.kind, decision: event.decision })
-    this.exchangeDuration.observe({ kind: event.kind }, event.latencyUs / 1e6)
+    // labelled children cached: prom-client hashes the label object on every inc/observe otherwise
+    const key = `${event.kind} ${event.decision}`
+    let counter = this.#exchangeCounters.get(key)
+    if (!counter) {
+      counter = this.exchanges.labels(event.kind, event.decision)
+      this.#exchangeCounters.set(key, counter)
+    }
+    counter.inc()
+    let duration = this.#exchangeDurations.get(event.kind)
+    if (!duration) {
+      duration = this.exchangeDuration.labels(event.kind)
+      this.#exchangeDurations.set(event.kind, duration)
+    }
+    duration.observe(event.latencyUs / 1e6)
   }
 
   /** Time one audit append. */
   timeAuditWrite<T>(write: Promise<T>): Promise<T> {
-    const end = this.auditWriteDuration.startTimer()
-    return write.finally(() => end())
+    const started = performance.now()
+    const done = () => this.auditWriteDuration.observe((performance.now() - started) / 1000)
+    write.then(done, done)
+    return write
   }
 
   async exposition(): Promise<{ contentType: string; body: string }> {

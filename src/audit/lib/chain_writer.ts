@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash as sha } from 'node:crypto'
 import type { Statement, Transaction } from 'better-sqlite3'
 import type { SqliteDatabase } from '../../storage/database.js'
 import { CANONICAL_COLUMNS, GENESIS_HASH } from '../record.js'
@@ -75,7 +75,8 @@ export class ChainWriter {
       seq++
       // Same text as canonicalRow(row): JSON of [seq, ...values]; values are serialized once.
       const canonical = `[${seq},${JSON.stringify(values).slice(1)}`
-      const hash = createHash('sha256').update(previous).update(canonical).digest('hex')
+      // one-shot: the same bytes as update(previous).update(canonical), without a Hash object per row
+      const hash = sha('sha256', previous + canonical, 'hex')
       params[0] = seq
       for (let v = 0; v < VALUE_COUNT; v++) params[v + 1] = values[v]
       params[VALUE_COUNT + 1] = previous
