@@ -5,7 +5,7 @@ import type { IssueTokenRequest } from '../src/generated/keybroker/v1/IssueToken
 import type { IssueTokenResponse__Output } from '../src/generated/keybroker/v1/IssueTokenResponse.js'
 import type { WhoAmIRequest } from '../src/generated/keybroker/v1/WhoAmIRequest.js'
 import type { WhoAmIResponse__Output } from '../src/generated/keybroker/v1/WhoAmIResponse.js'
-import { mintAccessToken } from '../src/issuer/mint.js'
+import { mintAccessToken, newTokenId } from '../src/issuer/mint.js'
 import { AGENT, BILLING, expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
 
 /* The shortcuts the bench relies on (pooled token ids, per-connection certificates) change nothing visible. */
@@ -93,5 +93,18 @@ describe('hot path', () => {
         'client certificate is a CA certificate (basicConstraints CA or keyCertSign); present a workload leaf certificate',
       )
     }
+  })
+})
+
+describe('token ids', () => {
+  it('are 22 base64url characters, distinct, and share a time prefix within one millisecond', () => {
+    const now = Date.UTC(2026, 10, 25, 12, 0, 0)
+    const ids = Array.from({ length: 1000 }, () => newTokenId(now))
+    expect(new Set(ids).size).to.equal(1000)
+    for (const id of ids) expect(id).to.match(/^[\w-]{22}$/)
+    // 6 time bytes = the first 8 base64url characters
+    expect(new Set(ids.map((id) => id.slice(0, 8))).size).to.equal(1)
+    expect(newTokenId(now + 1).slice(0, 8)).not.to.equal(ids[0]!.slice(0, 8))
+    expect(Buffer.from(ids[0]!, 'base64url').readUIntBE(0, 6)).to.equal(now)
   })
 })

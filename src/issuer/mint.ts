@@ -52,19 +52,28 @@ const DIGEST: Record<SigningAlgorithm, string | null> = {
 }
 
 const TOKEN_ID_BYTES = 16
+const TIME_BYTES = 6
+const RANDOM_BYTES = TOKEN_ID_BYTES - TIME_BYTES
 /** Random bytes drawn 256 token ids at a time: one CSPRNG call per id cost more than the id is worth. */
-const tokenIdPool = Buffer.alloc(TOKEN_ID_BYTES * 256)
-let tokenIdOffset = tokenIdPool.length
+const randomPool = Buffer.alloc(RANDOM_BYTES * 256)
+let randomOffset = randomPool.length
+const idBytes = Buffer.alloc(TOKEN_ID_BYTES)
 
-/** 128 random bits, base64url: unguessable and short enough to index and revoke by. */
-export function newTokenId(): string {
-  if (tokenIdOffset === tokenIdPool.length) {
-    randomFillSync(tokenIdPool)
-    tokenIdOffset = 0
+/**
+ * 16 bytes, base64url (22 characters): a 48-bit millisecond timestamp, then 80 random bits.
+ * The time prefix keeps consecutive ids next to each other in the audit table's token_id index
+ * (fully random ids dirtied a different B-tree page per row, ~40% of an audit row's cost); 80 random
+ * bits per millisecond keep ids unguessable and collision-free.
+ */
+export function newTokenId(nowMs: number = Date.now()): string {
+  if (randomOffset === randomPool.length) {
+    randomFillSync(randomPool)
+    randomOffset = 0
   }
-  const id = tokenIdPool.toString('base64url', tokenIdOffset, tokenIdOffset + TOKEN_ID_BYTES)
-  tokenIdOffset += TOKEN_ID_BYTES
-  return id
+  idBytes.writeUIntBE(nowMs, 0, TIME_BYTES)
+  randomPool.copy(idBytes, TIME_BYTES, randomOffset, randomOffset + RANDOM_BYTES)
+  randomOffset += RANDOM_BYTES
+  return idBytes.toString('base64url')
 }
 
 const encodedHeaders = new Map<string, string>()
@@ -91,7 +100,7 @@ export function mintAccessToken(key: SigningKey, input: MintInput): MintedToken 
     exp: input.issuedAt + input.ttlSeconds,
     iat: input.issuedAt,
     nbf: input.issuedAt,
-    jti: newTokenId(),
+    jti: newTokenId(input.issuedAt * 1000),
     scope: input.scopes.join(' '),
     client_id: input.subject,
   }
