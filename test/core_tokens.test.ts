@@ -76,7 +76,7 @@ describe('core: issued tokens verify against the JWKS (every claim), across rest
 
     const claims = payload as JWTPayload & Record<string, unknown>
     expect(Object.keys(claims).sort()).to.deep.equal(
-      ['aud', 'client_id', 'cnf', 'exp', 'iat', 'iss', 'jti', 'nbf', 'scope', 'sub'].sort(),
+      ['aud', 'client_id', 'cnf', 'exp', 'iat', 'iss', 'jti', 'kb_idp', 'nbf', 'scope', 'sub'].sort(),
     )
     expect(claims.iss).to.equal('https://keybroker.test')
     expect(claims.sub).to.equal(BILLING)
@@ -89,6 +89,7 @@ describe('core: issued tokens verify against the JWKS (every claim), across rest
       .and.match(/^[\w-]{22}$/)
     expect(claims.scope).to.equal('payments:read payments:write')
     expect(claims.client_id).to.equal(BILLING)
+    expect(claims.kb_idp).to.equal('spiffe://example.org')
     expect(claims.cnf).to.deep.equal({
       'x5t#S256': createHash('sha256').update(billingCert.der).digest('base64url'),
     })

@@ -213,7 +213,7 @@ describe('DelegateToken', () => {
     const err = await refusal(stranger.delegate(parent.token, { actor: 'sub' }))
     expect(err.grpcCode).to.equal(status.PERMISSION_DENIED)
     expect(err.message).to.equal(
-      `the parent token was issued to ${RUNTIME}; only that subject may delegate it (caller is ${other})`,
+      `the parent token was issued to ${RUNTIME} of spiffe://example.org; only that subject may delegate it (caller is ${other} of spiffe://example.org)`,
     )
   })
 

@@ -60,6 +60,7 @@ export async function delegateToken(
       identity,
       {
         subject: parent.sub,
+        identityIssuer: parent.kb_idp,
         audience: parent.aud,
         scopes: splitScopeClaim(parent.scope ?? ''),
         expiresAt: parent.exp,
@@ -83,6 +84,7 @@ export async function delegateToken(
       ttlSeconds: decision.ttlSeconds,
       act: parent.act ? { sub: input.actor, act: parent.act } : { sub: input.actor },
       ancestors: [...(parent.kb_ancestors ?? []), parent.jti],
+      identityIssuer: parent.kb_idp,
     })
     base.audience = decision.audience
     base.scopes = decision.scopes.join(' ')

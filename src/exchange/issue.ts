@@ -46,6 +46,7 @@ export async function issueToken(
       issuedAt: Math.floor(deps.clock.now() / 1000),
       ttlSeconds: decision.ttlSeconds,
       certThumbprint: input.bindToCertificate ? identity.certThumbprint : undefined,
+      identityIssuer: identity.issuer,
     })
     base.scopes = decision.scopes.join(' ')
     base.ttl = decision.ttlSeconds

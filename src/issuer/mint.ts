@@ -22,6 +22,8 @@ export interface AccessTokenClaims {
   act?: ActorClaim
   /** Delegated tokens: the jti of every ancestor, root first, so revoking one revokes its descendants. */
   kb_ancestors?: string[]
+  /** Who vouched for `sub`: the SPIFFE trust domain (mTLS) or the workload token's `iss` (OIDC). */
+  kb_idp?: string
 }
 
 export interface MintInput {
@@ -35,6 +37,7 @@ export interface MintInput {
   certThumbprint?: string
   act?: ActorClaim
   ancestors?: string[]
+  identityIssuer?: string
 }
 
 export interface MintedToken {
@@ -107,6 +110,7 @@ export function mintAccessToken(key: SigningKey, input: MintInput): MintedToken 
   if (input.certThumbprint) claims.cnf = { 'x5t#S256': input.certThumbprint }
   if (input.act) claims.act = input.act
   if (input.ancestors && input.ancestors.length > 0) claims.kb_ancestors = input.ancestors
+  if (input.identityIssuer) claims.kb_idp = input.identityIssuer
   const signingInput = `${encodedHeader(key)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`
   const signature = signWith(key, Buffer.from(signingInput))
   return { token: `${signingInput}.${signature.toString('base64url')}`, claims, kid: key.kid }

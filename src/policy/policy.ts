@@ -25,6 +25,8 @@ export interface TokenDecision {
 /** What DelegateToken knows about a verified parent token. */
 export interface DelegationParent {
   subject: string
+  /** Who vouched for the parent's subject (`kb_idp`: trust domain or workload-token issuer), when recorded. */
+  identityIssuer?: string
   audience: string
   scopes: string[]
   /** unix seconds */
@@ -187,10 +189,15 @@ export class Policy {
         `too many scopes: ${request.scopes.length} requested, at most ${MAX_SCOPES} allowed`,
       )
     }
-    if (identity.subject !== parent.subject) {
+    // The same `sub` can come from two trusted issuers: the caller must be the parent's subject as
+    // vouched for by the same issuer, not merely carry the same name.
+    if (
+      identity.subject !== parent.subject ||
+      (parent.identityIssuer !== undefined && identity.issuer !== parent.identityIssuer)
+    ) {
       throw new BrokerError(
         'ERR_DELEGATION_DENIED',
-        `the parent token was issued to ${parent.subject}; only that subject may delegate it (caller is ${identity.subject})`,
+        `the parent token was issued to ${parent.subject}${parent.identityIssuer ? ` of ${parent.identityIssuer}` : ''}; only that subject may delegate it (caller is ${identity.subject} of ${identity.issuer})`,
       )
     }
     const grants = this.matchingGrants(identity)
