@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto'
-import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import { type Logger, pino } from 'pino'
 import { AuditQuery, AuditRetention, SqliteAuditStore, verifyChain } from '../audit/index.js'
 import { type Clock, systemClock } from '../clock.js'
-import { type BrokerConfig, checkConfig } from '../config/index.js'
+import type { BrokerConfig } from '../config/index.js'
 import { Exchange, type ExchangeEvent, type ProxySecretSource } from '../exchange/index.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
 import { WorkloadTokenVerifier } from '../identity/oidc.js'
@@ -19,6 +17,7 @@ import { PROXY_PREFIX, proxyHandler, UpstreamPool } from '../proxy/index.js'
 import { openDatabase, type SqliteDatabase } from '../storage/database.js'
 import { adminService } from './admin_service.js'
 import { brokerHandlers } from './broker_service.js'
+import { ConfigReloader, type ReloadResult } from './config_reload.js'
 import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './config_wiring.js'
 import { type GrpcListener, listenGrpcTls, type TlsMaterial } from './grpc_listener.js'
 import { type HttpListener, listenHttp, sendJson } from './http_listener.js'
@@ -36,13 +35,7 @@ export interface StartOptions {
   watchConfig?: boolean | { intervalMs?: number }
 }
 
-export interface ReloadResult {
-  ok: boolean
-  /** Why the new config was refused, one line per fault with its key path. */
-  problems?: string[]
-  /** Sections that changed but only take effect after a restart. */
-  restartNeeded?: string[]
-}
+export type { ReloadResult } from './config_reload.js'
 
 export interface RunningBroker {
   grpcPort: number
@@ -71,22 +64,6 @@ const MAX_REQUEST_BYTES = 1024 * 1024
 const KEY_RELOAD_MS = 10_000
 const KEY_MAINTENANCE_MS = 60_000
 const TLS_POLL_MS = 30_000
-const CONFIG_POLL_MS = 2_000
-/** Editors write a file in several steps; wait for them to settle before reading it. */
-const CONFIG_SETTLE_MS = 250
-/** Sections wired into listeners, storage or keys at start: a change is reported, not applied. */
-const RESTART_ONLY = [
-  'issuer',
-  'listen',
-  'tls',
-  'audit',
-  'keys',
-  'trust',
-  'cache',
-  'providers',
-  'secrets',
-  'routes',
-] as const
 const RETENTION_INTERVAL_MS = 10 * 60_000
 
 /** Composition root: the only place concrete classes are built and wired. */
@@ -337,60 +314,20 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     if (tlsMaterial) timers.push(setInterval(() => reloadTls('tls file change'), TLS_POLL_MS))
     for (const t of timers) t.unref()
 
-    let reloading: Promise<ReloadResult> = Promise.resolve({ ok: true })
-    let lastSeenHash = fileHash(config.sourceFile)
-    const reloadNow = (trigger: string): ReloadResult => {
-      const file = config.sourceFile
-      lastSeenHash = fileHash(file)
-      const { config: next, problems } = checkConfig(file)
-      if (!next) {
-        logger.error({ file, trigger, problems }, 'config reload refused: the running config keeps serving')
-        return { ok: false, problems }
-      }
-      const restartNeeded = RESTART_ONLY.filter(
-        (key) => JSON.stringify(next[key]) !== JSON.stringify(live.config[key]),
-      ).filter((key) => key !== 'tls' || Boolean(next.tls) !== Boolean(live.config.tls)) // new paths: reloadTls
-      live.policy = new Policy(next)
-      live.config = next
-      running.config = next
-      admin.closeWatchesOfFormerAdmins()
-      reloadTls(trigger)
-      if (restartNeeded.length > 0)
-        logger.warn(
-          { file, sections: restartNeeded },
-          'config sections changed that apply only after a restart',
-        )
-      logger.info({ file, trigger, grants: next.grants.length }, 'config reloaded')
-      return restartNeeded.length > 0 ? { ok: true, restartNeeded } : { ok: true }
-    }
-    const reload = (trigger = 'api') => {
-      const run = () => {
-        try {
-          return reloadNow(trigger)
-        } catch (err) {
-          // Never let a reload take the broker down: the running config keeps serving.
-          logger.error({ err, trigger }, 'config reload failed: the running config keeps serving')
-          return { ok: false, problems: [`reload failed: ${(err as Error).message}`] }
-        }
-      }
-      reloading = reloading.then(run, run)
-      return reloading
-    }
-
-    let settle: NodeJS.Timeout | undefined
-    const onConfigFileChange = (curr: Stats, prev: Stats) => {
-      if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return
-      clearTimeout(settle)
-      settle = setTimeout(() => {
-        // A touch without a change, or the same broken file again, is not worth a reload or a log line.
-        if (fileHash(config.sourceFile) !== lastSeenHash) void reload('file change')
-      }, CONFIG_SETTLE_MS)
-      settle.unref()
-    }
+    const reloader = new ConfigReloader(config.sourceFile, {
+      logger,
+      current: () => live.config,
+      apply: (next, trigger) => {
+        live.policy = new Policy(next)
+        live.config = next
+        running.config = next
+        admin.closeWatchesOfFormerAdmins()
+        reloadTls(trigger)
+      },
+    })
+    const reload = (trigger = 'api') => reloader.reload(trigger)
     if (options.watchConfig) {
-      const intervalMs =
-        (typeof options.watchConfig === 'object' && options.watchConfig.intervalMs) || CONFIG_POLL_MS
-      watchFile(config.sourceFile, { interval: intervalMs, persistent: false }, onConfigFileChange)
+      reloader.watch(typeof options.watchConfig === 'object' ? options.watchConfig.intervalMs : undefined)
     }
 
     logger.info(
@@ -402,8 +339,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     const close = () => {
       closing ??= (async () => {
         for (const t of timers) clearInterval(t)
-        unwatchFile(config.sourceFile, onConfigFileChange)
-        clearTimeout(settle)
+        reloader.stop()
         grpcListener?.stopAccepting()
         admin.closeWatches()
         const grace = options.shutdownGraceMs ?? 10_000
@@ -447,14 +383,5 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
   } catch (err) {
     db.close()
     throw err
-  }
-}
-
-/** Content fingerprint, to tell a real edit from a touch; undefined when the file cannot be read. */
-function fileHash(file: string): string | undefined {
-  try {
-    return createHash('sha256').update(readFileSync(file)).digest('hex')
-  } catch {
-    return undefined
   }
 }
