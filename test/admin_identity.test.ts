@@ -6,14 +6,8 @@ import { parseConfig } from '../src/config/index.js'
 import type { ListExchangesRequest } from '../src/generated/keybroker/v1/ListExchangesRequest.js'
 import type { ListExchangesResponse__Output } from '../src/generated/keybroker/v1/ListExchangesResponse.js'
 import { Watcher } from './fixtures/admin.js'
-import { ADMIN, expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
+import { ADMIN, bearer, expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
 import { OidcIssuerFixture } from './fixtures/oidc_issuer.js'
-
-function bearer(token: string): grpc.Metadata {
-  const md = new grpc.Metadata()
-  md.set('authorization', `Bearer ${token}`)
-  return md
-}
 
 /**
  * Who is an admin is decided by (method, issuer, subject), never by a subject string alone: a trusted

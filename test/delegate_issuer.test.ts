@@ -6,14 +6,8 @@ import { decodeJwt } from 'jose'
 import type { DelegateTokenRequest } from '../src/generated/keybroker/v1/DelegateTokenRequest.js'
 import type { IssueTokenRequest } from '../src/generated/keybroker/v1/IssueTokenRequest.js'
 import type { IssueTokenResponse__Output } from '../src/generated/keybroker/v1/IssueTokenResponse.js'
-import { expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
+import { bearer, expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
 import { OidcIssuerFixture } from './fixtures/oidc_issuer.js'
-
-function bearer(token: string): grpc.Metadata {
-  const md = new grpc.Metadata()
-  md.set('authorization', `Bearer ${token}`)
-  return md
-}
 
 /** Two trusted clusters can both have `system:serviceaccount:agents:research`; only the parent's may delegate. */
 describe('DelegateToken: the caller must be the parent subject from the same issuer', () => {

@@ -9,15 +9,9 @@ import type { WhoAmIRequest } from '../src/generated/keybroker/v1/WhoAmIRequest.
 import type { WhoAmIResponse__Output } from '../src/generated/keybroker/v1/WhoAmIResponse.js'
 import { tokenFingerprint } from '../src/identity/oidc.js'
 import { loadBrokerProto } from '../src/proto/load.js'
-import { BILLING, expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
+import { BILLING, bearer, expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
 import { OidcIssuerFixture } from './fixtures/oidc_issuer.js'
 import type { CertFiles } from './fixtures/pki.js'
-
-function bearer(token: string): grpc.Metadata {
-  const md = new grpc.Metadata()
-  md.set('authorization', `Bearer ${token}`)
-  return md
-}
 
 /** Workload tokens from real local HTTPS issuers (one per preset) exchanged over gRPC. */
 describe('OIDC workload identity over gRPC', () => {

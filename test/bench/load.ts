@@ -12,20 +12,7 @@ import * as grpc from '@grpc/grpc-js'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import { Pool } from 'undici'
 import { loadBrokerProto } from '../../src/proto/load.js'
-import { type LoadResult, Samples, summarize } from './stats.js'
-
-interface LoadSpec {
-  kind: 'issue' | 'floor' | 'fetch' | 'list' | 'peer'
-  port: number
-  ca: string
-  cert?: string
-  key?: string
-  concurrency: number
-  warmupMs: number
-  durationMs?: number
-  count?: number
-  subjects?: string[]
-}
+import { type LoadResult, type LoadSpec, Samples, summarize } from './stats.js'
 
 const spec = JSON.parse(process.env.BENCH_LOAD!) as LoadSpec
 const send = (message: object) => process.send!(message)

@@ -22,7 +22,7 @@ import { openDatabase } from '../../src/storage/database.js'
 import { ADMIN, BILLING, baseConfigYaml, REPO_ROOT } from '../fixtures/broker.js'
 import { TestPki } from '../fixtures/pki.js'
 import { FakeVault } from '../fixtures/vault_server.js'
-import { cpuMicros, type LoadResult, Samples, summarize, type UsageReport } from './stats.js'
+import { cpuMicros, type LoadResult, type LoadSpec, Samples, summarize, type UsageReport } from './stats.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_SECONDS ?? 1.5) * 1000
@@ -121,19 +121,6 @@ async function startServer(env: Record<string, string>, label: string): Promise<
       await exited
     },
   }
-}
-
-interface LoadSpec {
-  kind: 'issue' | 'floor' | 'fetch' | 'list' | 'peer'
-  port: number
-  ca: string
-  cert?: string
-  key?: string
-  concurrency: number
-  warmupMs: number
-  durationMs?: number
-  count?: number
-  subjects?: string[]
 }
 
 type Measured = { result: LoadResult; cpuUs: number; verified?: unknown } | { unimplemented: string }

@@ -54,3 +54,17 @@ export interface LoadResult {
   wallMs: number
   latency: LatencySummary
 }
+
+/** What the runner asks one load-generator process to do. */
+export interface LoadSpec {
+  kind: 'issue' | 'floor' | 'fetch' | 'list' | 'peer'
+  port: number
+  ca: string
+  cert?: string
+  key?: string
+  concurrency: number
+  warmupMs: number
+  durationMs?: number
+  count?: number
+  subjects?: string[]
+}
