@@ -135,6 +135,19 @@ grants:
     expect(err.code).to.equal(grpc.status.PERMISSION_DENIED)
   })
 
+  it('issuer key rotation: tokens from the new key are accepted without restart, with one JWKS fetch', async () => {
+    await issue({ audience: 'search-api', scopes: [] }, bearer(await k8s.mint(k8s.kubernetesClaims())))
+    const fetchesBefore = k8s.jwksFetches
+    await k8s.rotate()
+    const fresh = await k8s.mint(k8s.kubernetesClaims())
+    const res = await issue({ audience: 'search-api', scopes: [] }, bearer(fresh))
+    expect(res.token.split('.')).to.have.length(3)
+    expect(k8s.jwksFetches - fetchesBefore).to.equal(1)
+    // and the next token from the new key needs no fetch at all
+    await issue({ audience: 'search-api', scopes: [] }, bearer(await k8s.mint(k8s.kubernetesClaims())))
+    expect(k8s.jwksFetches - fetchesBefore).to.equal(1)
+  })
+
   it('certificate and token together: the token is the identity, the certificate is recorded', async () => {
     const token = await k8s.mint(k8s.kubernetesClaims())
     const both = unary<WhoAmIRequest, WhoAmIResponse__Output>(t.brokerClient(billing), 'WhoAmI')
