@@ -6,7 +6,7 @@ import { parseConfig } from '../src/config/index.js'
 import type { ListExchangesRequest } from '../src/generated/keybroker/v1/ListExchangesRequest.js'
 import type { ListExchangesResponse__Output } from '../src/generated/keybroker/v1/ListExchangesResponse.js'
 import { Watcher } from './fixtures/admin.js'
-import { ADMIN, bearer, expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
+import { ADMIN, bearer, expectGrpcError, serverConfigYaml, TestBroker, unary } from './fixtures/broker.js'
 import { OidcIssuerFixture } from './fixtures/oidc_issuer.js'
 
 /**
@@ -24,12 +24,7 @@ describe('Admin service: admin identity is qualified by how the caller authentic
       configYaml: (dir, pki) => {
         const caFile = join(dir, 'issuer-ca.pem')
         writeFileSync(caFile, issuer.caPem)
-        return `issuer: https://keybroker.test
-listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }
-tls: { cert_file: ${pki.server.cert}, key_file: ${pki.server.key}, client_ca_files: [${pki.caFile}] }
-audit: { path: ${join(dir, 'kb.db')} }
-keys: { publish_ahead: 0s, kek_file: ${join(dir, 'kek')} }
-trust:
+        return `${serverConfigYaml(dir, pki)}trust:
   oidc:
     - { name: corp, issuer: "${issuer.issuer}", audience: keybroker, ca_file: ${caFile} }
 admins:

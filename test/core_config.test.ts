@@ -6,7 +6,7 @@ import { expect } from 'chai'
 import { loadConfig } from '../src/config/index.js'
 import { BrokerError } from '../src/errors.js'
 import { startBroker } from '../src/server/app.js'
-import { baseConfigYaml, runCli, TestBroker } from './fixtures/broker.js'
+import { baseConfigYaml, expectBrokerError, runCli, TestBroker } from './fixtures/broker.js'
 import { TestPki } from './fixtures/pki.js'
 
 /** The thrown error of `fn`, which must throw. */
@@ -18,16 +18,6 @@ function thrown(fn: () => unknown): BrokerError {
     return err as BrokerError
   }
   throw new Error('expected an error')
-}
-
-async function rejected(promise: Promise<unknown>): Promise<BrokerError> {
-  try {
-    await promise
-  } catch (err) {
-    expect(err).to.be.instanceOf(BrokerError)
-    return err as BrokerError
-  }
-  throw new Error('expected a rejection')
 }
 
 /**
@@ -136,7 +126,7 @@ describe('core: config and key material refused at start', () => {
     })
 
     it('startBroker refuses it, naming the file and the expected size', async () => {
-      const err = await rejected(startBroker(loadConfig(file)))
+      const err = await expectBrokerError(startBroker(loadConfig(file)))
       expect(err.code).to.equal('ERR_CONFIG')
       expect(err.message).to.equal(
         `keys.kek_file ${kekFile}: expected 32 bytes in base64 (44 characters), found 24 characters`,
@@ -154,7 +144,7 @@ describe('core: config and key material refused at start', () => {
     it('refuses a KEK file others can read', async () => {
       writeFileSync(kekFile, `${Buffer.alloc(32, 7).toString('base64')}\n`)
       chmodSync(kekFile, 0o644)
-      const err = await rejected(startBroker(loadConfig(file)))
+      const err = await expectBrokerError(startBroker(loadConfig(file)))
       expect(err.code).to.equal('ERR_CONFIG')
       expect(err.message).to.equal(
         `keys.kek_file ${kekFile}: permissions 644 let others read it; run chmod 600 ${kekFile}`,
@@ -174,7 +164,7 @@ describe('core: config and key material refused at start', () => {
       db.prepare(sql).run(kid)
       db.close()
       try {
-        const err = await rejected(startBroker(loadConfig(t.configFile)))
+        const err = await expectBrokerError(startBroker(loadConfig(t.configFile)))
         const cli = await runCli(['serve', '--config', t.configFile])
         return { kid, err, cli }
       } finally {
@@ -210,7 +200,7 @@ describe('core: config and key material refused at start', () => {
         mode: 0o600,
       })
       try {
-        const err = await rejected(startBroker(loadConfig(t.configFile)))
+        const err = await expectBrokerError(startBroker(loadConfig(t.configFile)))
         expect(err.code).to.equal('ERR_KEY_STORE_CORRUPT')
         expect(err.message).to.include(`signing key ${kid}: private key failed to decrypt`)
       } finally {

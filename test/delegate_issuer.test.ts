@@ -6,7 +6,7 @@ import { decodeJwt } from 'jose'
 import type { DelegateTokenRequest } from '../src/generated/keybroker/v1/DelegateTokenRequest.js'
 import type { IssueTokenRequest } from '../src/generated/keybroker/v1/IssueTokenRequest.js'
 import type { IssueTokenResponse__Output } from '../src/generated/keybroker/v1/IssueTokenResponse.js'
-import { bearer, expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
+import { bearer, expectGrpcError, serverConfigYaml, TestBroker, unary } from './fixtures/broker.js'
 import { OidcIssuerFixture } from './fixtures/oidc_issuer.js'
 
 /** Two trusted clusters can both have `system:serviceaccount:agents:research`; only the parent's may delegate. */
@@ -26,12 +26,7 @@ describe('DelegateToken: the caller must be the parent subject from the same iss
           writeFileSync(file, pem)
           return file
         }
-        return `issuer: https://keybroker.test
-listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }
-tls: { cert_file: ${pki.server.cert}, key_file: ${pki.server.key}, client_ca_files: [${pki.caFile}] }
-audit: { path: ${join(dir, 'kb.db')} }
-keys: { publish_ahead: 0s, kek_file: ${join(dir, 'kek')} }
-trust:
+        return `${serverConfigYaml(dir, pki)}trust:
   oidc:
     - { name: prod, preset: kubernetes, issuer: "${prod.issuer}", audience: keybroker, ca_file: ${ca('prod', prod.caPem)} }
     - { name: dev, preset: kubernetes, issuer: "${dev.issuer}", audience: keybroker, ca_file: ${ca('dev', dev.caPem)} }

@@ -4,7 +4,7 @@ import { expect } from 'chai'
 import { BrokerClient, type BrokerToken } from 'keybroker/client'
 import { Agent, request } from 'undici'
 import { sample, scrapeMetrics } from './fixtures/admin.js'
-import { AGENT, TestBroker } from './fixtures/broker.js'
+import { AGENT, serverConfigYaml, TestBroker } from './fixtures/broker.js'
 import type { CertFiles } from './fixtures/pki.js'
 import { RecordingUpstream } from './fixtures/recording_upstream.js'
 
@@ -29,12 +29,7 @@ describe('delegation through the injection proxy', () => {
       configYaml: (dir, pki) => {
         const secretsFile = join(dir, 'secrets.json')
         writeFileSync(secretsFile, JSON.stringify({ api_key: KEY }), { mode: 0o600 })
-        return `issuer: https://keybroker.test
-listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }
-tls: { cert_file: ${pki.server.cert}, key_file: ${pki.server.key}, client_ca_files: [${pki.caFile}] }
-audit: { path: ${join(dir, 'kb.db')} }
-keys: { publish_ahead: 0s, kek_file: ${join(dir, 'kek')} }
-providers:
+        return `${serverConfigYaml(dir, pki)}providers:
   local: { type: file, path: ${secretsFile} }
 secrets:
   charges-key: { provider: local, field: api_key }

@@ -4,24 +4,20 @@ import { join } from 'node:path'
 import { status } from '@grpc/grpc-js'
 import { expect } from 'chai'
 import { parseConfig } from '../src/config/index.js'
-import { BrokerError } from '../src/errors.js'
 import type { FetchSecretRequest } from '../src/generated/keybroker/v1/FetchSecretRequest.js'
 import type { FetchSecretResponse__Output } from '../src/generated/keybroker/v1/FetchSecretResponse.js'
 import { FileProvider, SecretResolver } from '../src/providers/index.js'
-import { BILLING, type Call, expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
+import {
+  BILLING,
+  type Call,
+  expectBrokerError,
+  expectGrpcError,
+  TestBroker,
+  unary,
+} from './fixtures/broker.js'
 
 const KEY = 'sk_file_provider_never_logged_5150'
 const OTHER = 'sk_file_provider_other_never_logged_8080'
-
-async function rejected(promise: Promise<unknown>): Promise<BrokerError> {
-  try {
-    await promise
-  } catch (err) {
-    expect(err).to.be.instanceOf(BrokerError)
-    return err as BrokerError
-  }
-  throw new Error('expected a rejection')
-}
 
 describe('file provider', () => {
   let dir: string
@@ -59,7 +55,7 @@ describe('file provider', () => {
   for (const mode of [0o640, 0o604, 0o644]) {
     it(`refuses a file with mode ${mode.toString(8)}, with a chmod hint`, async () => {
       chmodSync(file, mode)
-      const err = await rejected(provider.get({ name: 'demo-key', field: 'api_key' }))
+      const err = await expectBrokerError(provider.get({ name: 'demo-key', field: 'api_key' }))
       expect(err.code).to.equal('ERR_FAILED_PRECONDITION')
       expect(err.message).to.equal(
         `file provider 'local' refuses ${file}: mode ${mode.toString(8)} lets other users read it; run \`chmod 600 ${file}\``,
@@ -73,21 +69,21 @@ describe('file provider', () => {
   })
 
   it('a missing field names the field, not a value', async () => {
-    const err = await rejected(provider.get({ name: 'demo-key', field: 'nope' }))
+    const err = await expectBrokerError(provider.get({ name: 'demo-key', field: 'nope' }))
     expect(err.code).to.equal('ERR_FAILED_PRECONDITION')
     expect(err.message).to.equal(`secret demo-key in file provider 'local' has no field 'nope'`)
   })
 
   it('a missing file says so', async () => {
     rmSync(file)
-    const err = await rejected(provider.get({ name: 'demo-key', field: 'api_key' }))
+    const err = await expectBrokerError(provider.get({ name: 'demo-key', field: 'api_key' }))
     expect(err.code).to.equal('ERR_FAILED_PRECONDITION')
     expect(err.message).to.equal(`file provider 'local' cannot read secret demo-key: ${file} does not exist`)
   })
 
   it('invalid JSON is refused without quoting the content', async () => {
     writeFileSync(file, `api_key=${KEY}\n`)
-    const err = await rejected(provider.get({ name: 'demo-key', field: 'api_key' }))
+    const err = await expectBrokerError(provider.get({ name: 'demo-key', field: 'api_key' }))
     expect(err.code).to.equal('ERR_FAILED_PRECONDITION')
     expect(err.message).to.equal(
       `secret demo-key in file provider 'local': ${file} is not valid JSON (expected an object of name → string value)`,
@@ -97,7 +93,7 @@ describe('file provider', () => {
 
   it('a JSON array is not an object', async () => {
     writeFileSync(file, JSON.stringify([KEY]))
-    const err = await rejected(provider.get({ name: 'demo-key', field: 'api_key' }))
+    const err = await expectBrokerError(provider.get({ name: 'demo-key', field: 'api_key' }))
     expect(err.message).to.equal(
       `secret demo-key in file provider 'local' is not a JSON object, so field cannot apply`,
     )
@@ -106,7 +102,9 @@ describe('file provider', () => {
   it('a directory is not a regular file', async () => {
     const sub = join(dir, 'mount')
     mkdirSync(sub, { mode: 0o700 })
-    const err = await rejected(new FileProvider({ name: 'local', path: sub }).get({ name: 'demo-key' }))
+    const err = await expectBrokerError(
+      new FileProvider({ name: 'local', path: sub }).get({ name: 'demo-key' }),
+    )
     expect(err.message).to.equal(
       `file provider 'local' cannot read secret demo-key: ${sub} is not a regular file`,
     )

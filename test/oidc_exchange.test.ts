@@ -9,7 +9,7 @@ import type { WhoAmIRequest } from '../src/generated/keybroker/v1/WhoAmIRequest.
 import type { WhoAmIResponse__Output } from '../src/generated/keybroker/v1/WhoAmIResponse.js'
 import { tokenFingerprint } from '../src/identity/oidc.js'
 import { loadBrokerProto } from '../src/proto/load.js'
-import { BILLING, bearer, expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
+import { BILLING, bearer, expectGrpcError, serverConfigYaml, TestBroker, unary } from './fixtures/broker.js'
 import { OidcIssuerFixture } from './fixtures/oidc_issuer.js'
 import type { CertFiles } from './fixtures/pki.js'
 
@@ -36,12 +36,7 @@ describe('OIDC workload identity over gRPC', () => {
           writeFileSync(file, pem)
           return file
         }
-        return `issuer: https://keybroker.test
-listen: { grpc: "127.0.0.1:0", http: "127.0.0.1:0" }
-tls: { cert_file: ${pki.server.cert}, key_file: ${pki.server.key}, client_ca_files: [${pki.caFile}] }
-audit: { path: ${join(dir, 'kb.db')} }
-keys: { publish_ahead: 0s, kek_file: ${join(dir, 'kek')} }
-trust:
+        return `${serverConfigYaml(dir, pki)}trust:
   oidc:
     - { name: k8s-prod, preset: kubernetes, issuer: "${k8s.issuer}", audience: keybroker, ca_file: ${caFile('k8s', k8s.caPem)}, max_token_age: 1h, fetch_timeout: 1s }
     - { name: github, preset: github-actions, issuer: "${gha.issuer}", audience: keybroker, ca_file: ${caFile('gha', gha.caPem)}, fetch_timeout: 1s }
