@@ -86,13 +86,13 @@ describe('retention', () => {
     const old = await issueTokens(t, billing, 3)
     clock.advance(91 * DAY_MS) // retention_days defaults to 90
     const recent = await issueTokens(t, billing, 2)
-    const before = t.broker.audit.count()
+    const before = await t.broker.log.count()
 
     const pruned = await t.broker.runRetention()
     expect(pruned).to.be.at.least(3)
-    expect(t.broker.audit.count()).to.equal(before - pruned)
-    const checkpoint = t.broker.db.prepare('SELECT seq FROM audit_checkpoint').get() as { seq: number }
-    expect(checkpoint.seq).to.equal(pruned)
+    expect(await t.broker.log.count()).to.equal(before - pruned)
+    const [checkpoint] = await t.broker.storage.reader.retentionCheckpoints()
+    expect(checkpoint!.seq).to.equal(pruned)
 
     const res = await verifyOverGrpc(admin)
     expect(res.ok, res.problem).to.equal(true)

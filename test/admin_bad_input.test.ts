@@ -21,7 +21,7 @@ describe('Admin service: bad input', () => {
   after(() => t.close())
 
   /** The last audit row: every refusal must leave one. */
-  const lastRow = () => t.broker.audit.tail(1)[0]!
+  const lastRow = async () => (await t.broker.log.tail(1))[0]!
 
   describe('a non-admin caller', () => {
     let outsider: AdminClient
@@ -41,9 +41,9 @@ describe('Admin service: bad input', () => {
         const err = await expectGrpcError(unary(outsider, method)(request))
         expect(err.code).to.equal(grpc.status.PERMISSION_DENIED)
         expect(err.details).to.equal(`${BILLING} may not call Admin.${method}: it is not listed in admins`)
-        expect(lastRow()).to.include({ kind: 'admin', decision: 'deny', subject: BILLING })
-        expect(lastRow().detail).to.include({ method, code: 'ERR_NOT_ADMIN' })
-        expect(err.metadata.get('keybroker-exchange-id')).to.deep.equal([lastRow().id])
+        expect(await lastRow()).to.include({ kind: 'admin', decision: 'deny', subject: BILLING })
+        expect((await lastRow()).detail).to.include({ method, code: 'ERR_NOT_ADMIN' })
+        expect(err.metadata.get('keybroker-exchange-id')).to.deep.equal([(await lastRow()).id])
         expect(t.broker.keys.list().length).to.equal(kids) // nothing happened
       })
     }
@@ -56,7 +56,7 @@ describe('Admin service: bad input', () => {
         `${BILLING} may not call Admin.WatchExchanges: it is not listed in admins`,
       )
       expect(watcher.rows).to.deep.equal([])
-      expect(lastRow()).to.include({ kind: 'admin', decision: 'deny', subject: BILLING })
+      expect(await lastRow()).to.include({ kind: 'admin', decision: 'deny', subject: BILLING })
     })
 
     it('has no revocation take effect', async () => {
@@ -71,7 +71,7 @@ describe('Admin service: bad input', () => {
     expect(err.details).to.equal(
       'since: "yesterday" is not a time; use RFC 3339 (2025-01-02T03:04:05Z) or unix seconds',
     )
-    expect(lastRow()).to.include({ kind: 'admin', decision: 'deny', subject: ADMIN })
+    expect(await lastRow()).to.include({ kind: 'admin', decision: 'deny', subject: ADMIN })
     const watch = new Watcher(admin, { until: '2025-13-45T99:00:00Z' })
     await watch.until(() => watch.error !== undefined)
     expect(watch.error!.code).to.equal(grpc.status.INVALID_ARGUMENT)
@@ -90,7 +90,7 @@ describe('Admin service: bad input', () => {
     const err = await expectGrpcError(listExchanges(admin)({ limit: 1_000_000_000 }))
     expect(err.code).to.equal(grpc.status.INVALID_ARGUMENT)
     expect(err.details).to.equal('limit: 1000000000 is above the maximum of 1000; page with page_token')
-    expect(lastRow().detail).to.include({ method: 'ListExchanges', code: 'ERR_INVALID_ARGUMENT' })
+    expect((await lastRow()).detail).to.include({ method: 'ListExchanges', code: 'ERR_INVALID_ARGUMENT' })
   })
 
   it('a forged page_token is INVALID_ARGUMENT', async () => {
@@ -136,7 +136,7 @@ describe('Admin service: bad input', () => {
     expect(err.details).to.equal(
       'token_id no-such-token was never issued by this broker (no issue or delegate row in the audit log)',
     )
-    expect(lastRow()).to.include({
+    expect(await lastRow()).to.include({
       kind: 'revoke',
       decision: 'deny',
       subject: ADMIN,

@@ -46,7 +46,7 @@ grants: []
     const err = await expectGrpcError(list({}, bearer(forged)))
     expect(err.code).to.equal(grpc.status.PERMISSION_DENIED)
     expect(err.details).to.equal(`${ADMIN} may not call Admin.ListExchanges: it is not listed in admins`)
-    const row = t.broker.audit.tail(1)[0]!
+    const row = (await t.broker.log.tail(1))[0]!
     expect(row).to.include({ kind: 'admin', decision: 'deny', subject: ADMIN, auth_method: 'oidc' })
   })
 

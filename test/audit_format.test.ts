@@ -2,6 +2,12 @@ import { expect } from 'chai'
 import { formatExchangeLine, type StoredExchange } from '../src/audit/index.js'
 
 const ROW: StoredExchange = {
+  node_id: 'node-a',
+  run_id: null,
+  tool_call_id: null,
+  approval_id: null,
+  trace_id: null,
+  grant_name: null,
   seq: 7,
   id: '01JGJFH1WRA2HEWBRACZG9DHYH',
   ts: Date.UTC(2025, 0, 2, 3, 4, 5, 678),

@@ -35,7 +35,7 @@ describe('BrokerClient: broker restarted mid-use', () => {
     const after = await pending
     expect(after.scopes).to.deep.equal(['payments:write'])
     // Same database and keys: the restarted broker recorded the exchange.
-    expect(t.broker.audit.findByTokenId(after.tokenId)).to.have.length(1)
+    expect(await t.broker.log.findByTokenId(after.tokenId)).to.have.length(1)
     // The cached token from before the restart is still served; new calls keep working.
     expect((await sdk.token({ audience: 'payments-api', scopes: ['payments:read'] })).tokenId).to.equal(
       before.tokenId,

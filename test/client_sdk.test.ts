@@ -32,8 +32,8 @@ describe('BrokerClient (SDK)', () => {
   }
 
   /** IssueToken audit rows for an audience: one per RPC that reached the broker. */
-  function issueRows(audience: string) {
-    return t.broker.audit.tail(10_000).filter((r) => r.kind === 'issue' && r.audience === audience)
+  async function issueRows(audience: string) {
+    return (await t.broker.log.tail(10_000)).filter((r) => r.kind === 'issue' && r.audience === audience)
   }
 
   before(async () => {
@@ -47,16 +47,16 @@ describe('BrokerClient (SDK)', () => {
 
   it('200 concurrent token() calls on a cold cache make exactly 1 RPC', async () => {
     const sdk = client()
-    const before = issueRows('payments-api').length
+    const before = (await issueRows('payments-api')).length
     const tokens = await Promise.all(
       Array.from({ length: 200 }, () => sdk.token({ audience: 'payments-api', scopes: ['payments:read'] })),
     )
-    expect(issueRows('payments-api').length - before).to.equal(1)
+    expect((await issueRows('payments-api')).length - before).to.equal(1)
     expect(new Set(tokens.map((tok) => tok.tokenId)).size).to.equal(1)
     // Scope order does not matter for the cache key.
     const again = await sdk.token({ audience: 'payments-api', scopes: ['payments:read', 'payments:read'] })
     expect(again.tokenId).to.equal(tokens[0]!.tokenId)
-    expect(issueRows('payments-api').length - before).to.equal(1)
+    expect((await issueRows('payments-api')).length - before).to.equal(1)
   })
 
   it('refreshes a cached token in the background before it expires; callers do not wait', async () => {
@@ -71,7 +71,7 @@ describe('BrokerClient (SDK)', () => {
       await new Promise((r) => setTimeout(r, 50))
       next = await sdk.token({ audience: 'short-api' })
     }
-    const rows = issueRows('short-api')
+    const rows = await issueRows('short-api')
     // Exactly two RPCs: the cold fetch and the background refresh; no caller triggered one.
     expect(rows.map((r) => r.token_id)).to.deep.equal([first.tokenId, next.tokenId])
     // The refresh ran while the first token was still being served (before its expiry margin), so it
@@ -93,7 +93,7 @@ describe('BrokerClient (SDK)', () => {
     expect(e.grpcStatus).to.equal('PERMISSION_DENIED')
     expect(e.code).to.equal('ERR_AUDIENCE_NOT_GRANTED')
     expect(e.message).to.equal(`audience "search-api" is not granted to ${BILLING}`)
-    const row = t.broker.audit.tail(20).find((r) => r.id === e.exchangeId)
+    const row = (await t.broker.log.tail(20)).find((r) => r.id === e.exchangeId)
     expect(row).to.include({ kind: 'issue', decision: 'deny', audience: 'search-api' })
   })
 

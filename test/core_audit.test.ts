@@ -71,7 +71,7 @@ describe('core: the audit row is committed before the reply, and the chain is ch
 
   describe('keybroker audit verify', () => {
     it('passes on the clean log', async () => {
-      const rows = t.broker.audit.count()
+      const rows = await t.broker.log.count()
       const { code, stdout, stderr } = await runCli(['audit', 'verify', '--db', t.broker.config.audit.path])
       expect(code, stderr).to.equal(0)
       expect(stdout).to.equal(`audit log OK: ${rows} rows, chain intact\n`)
@@ -95,7 +95,7 @@ describe('core: the audit row is committed before the reply, and the chain is ch
     const verify = () => runCli(['audit', 'verify', '--db', t.broker.config.audit.path])
 
     it('exits 1 naming the row after one row is edited with plain SQL, and passes once it is put back', async () => {
-      const victim = t.broker.audit.tail(t.broker.audit.count())[10]!
+      const victim = (await t.broker.log.tail(await t.broker.log.count()))[10]!
       sql(`UPDATE exchanges SET scopes = 'payments:read payments:write' WHERE seq = ?`, victim.seq)
       const broken = await verify()
       expect(broken.code).to.equal(1)
@@ -110,7 +110,7 @@ describe('core: the audit row is committed before the reply, and the chain is ch
     })
 
     it('exits 1 naming the row after the gap when a row is deleted', async () => {
-      const all = t.broker.audit.tail(t.broker.audit.count())
+      const all = await t.broker.log.tail(await t.broker.log.count())
       const victim = all[30]!
       const next = all[31]!
       sql('DELETE FROM exchanges WHERE seq = ?', victim.seq)

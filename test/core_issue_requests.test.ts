@@ -25,9 +25,9 @@ describe('core: IssueToken request validation and policy', () => {
   after(() => t.close())
 
   /** The audit row named by a refusal's trailing metadata. */
-  function rowOf(err: grpc.ServiceError): StoredExchange {
+  async function rowOf(err: grpc.ServiceError): Promise<StoredExchange> {
     const id = String(err.metadata.get('keybroker-exchange-id')[0] ?? '')
-    const row = t.broker.audit.tail(50).find((r) => r.id === id)
+    const row = (await t.broker.log.tail(50)).find((r) => r.id === id)
     expect(row, `audit row ${id}`).to.not.equal(undefined)
     return row!
   }
@@ -48,14 +48,14 @@ describe('core: IssueToken request validation and policy', () => {
     const err = await expectGrpcError(billing({ audience: '', scopes: ['payments:read'] }))
     expect(err.code).to.equal(grpc.status.INVALID_ARGUMENT)
     expect(err.details).to.equal('audience is required (the service the token is for)')
-    expectDenyRow(rowOf(err), 'ERR_INVALID_ARGUMENT', err.details)
+    expectDenyRow(await rowOf(err), 'ERR_INVALID_ARGUMENT', err.details)
   })
 
   it('refuses an audience that is not granted with PERMISSION_DENIED', async () => {
     const err = await expectGrpcError(billing({ audience: 'search-api', scopes: [] }))
     expect(err.code).to.equal(grpc.status.PERMISSION_DENIED)
     expect(err.details).to.equal(`audience "search-api" is not granted to ${BILLING}`)
-    const row = rowOf(err)
+    const row = await rowOf(err)
     expectDenyRow(row, 'ERR_AUDIENCE_NOT_GRANTED', err.details)
     expect(row.audience).to.equal('search-api')
   })
@@ -66,7 +66,7 @@ describe('core: IssueToken request validation and policy', () => {
     )
     expect(err.code).to.equal(grpc.status.PERMISSION_DENIED)
     expect(err.details).to.equal('scope not granted for audience "payments-api": payments:refund, admin:all')
-    const row = rowOf(err)
+    const row = await rowOf(err)
     expectDenyRow(row, 'ERR_SCOPE_NOT_GRANTED', err.details)
     expect(row.scopes).to.equal('payments:read payments:refund admin:all')
   })
@@ -77,7 +77,7 @@ describe('core: IssueToken request validation and policy', () => {
     const err = await expectGrpcError(issue({ audience: 'payments-api' }))
     expect(err.code).to.equal(grpc.status.PERMISSION_DENIED)
     expect(err.details).to.equal(`no grant matches ${stranger}`)
-    const row = rowOf(err)
+    const row = await rowOf(err)
     expect(row.subject).to.equal(stranger)
     expect(row.decision).to.equal('deny')
   })
@@ -88,7 +88,7 @@ describe('core: IssueToken request validation and policy', () => {
     expect(err.details).to.equal(
       'invalid scope "payments read": use a token without spaces, or "METHOD /path" for proxy routes',
     )
-    expectDenyRow(rowOf(err), 'ERR_INVALID_ARGUMENT', err.details)
+    expectDenyRow(await rowOf(err), 'ERR_INVALID_ARGUMENT', err.details)
   })
 
   it('refuses 10,000 scopes with INVALID_ARGUMENT and keeps serving', async () => {
@@ -96,7 +96,7 @@ describe('core: IssueToken request validation and policy', () => {
     const err = await expectGrpcError(billing({ audience: 'payments-api', scopes }))
     expect(err.code).to.equal(grpc.status.INVALID_ARGUMENT)
     expect(err.details).to.equal('too many scopes: 10000 requested, at most 100 allowed')
-    const row = rowOf(err)
+    const row = await rowOf(err)
     expectDenyRow(row, 'ERR_INVALID_ARGUMENT', err.details)
     // the row stays small: only the first 100 requested scopes are kept
     expect(row.scopes!.split(' ')).to.have.length(100)
@@ -104,13 +104,13 @@ describe('core: IssueToken request validation and policy', () => {
   })
 
   it('refuses a 4 MiB request with RESOURCE_EXHAUSTED and keeps serving', async () => {
-    const before = t.broker.audit.count()
+    const before = await t.broker.log.count()
     const err = await expectGrpcError(billing({ audience: 'x'.repeat(4 * 1024 * 1024), scopes: [] }))
     expect(err.code).to.equal(grpc.status.RESOURCE_EXHAUSTED)
     expect(err.details).to.match(/^Received message larger than max \(\d+ vs 1048576\)$/)
     // grpc-js drops the message before any handler runs, so the broker has nothing to record
     // (and no identity to record it under); the connection and the server stay up.
-    expect(t.broker.audit.count()).to.equal(before)
+    expect(await t.broker.log.count()).to.equal(before)
     expect((await billing({ audience: 'payments-api', scopes: ['payments:read'] })).token).to.be.a('string')
   })
 
@@ -119,7 +119,7 @@ describe('core: IssueToken request validation and policy', () => {
     const aClaims = decodeJwt(a.token)
     expect(aClaims.exp! - aClaims.iat!).to.equal(120)
     expect(Number(a.expires_at)).to.equal(aClaims.exp)
-    expect(t.broker.audit.findByTokenId(a.token_id)[0]!.ttl).to.equal(120)
+    expect((await t.broker.log.findByTokenId(a.token_id))[0]!.ttl).to.equal(120)
 
     const b = await billing({ audience: 'payments-api', scopes: ['payments:read'] })
     const bClaims = decodeJwt(b.token)
@@ -133,7 +133,7 @@ describe('core: IssueToken request validation and policy', () => {
     const claims = decodeJwt(res.token)
     expect(claims.exp! - claims.iat!).to.equal(15 * 60)
     expect(Number(res.expires_at)).to.equal(claims.exp)
-    const row = t.broker.audit.findByTokenId(res.token_id)[0]!
+    const row = (await t.broker.log.findByTokenId(res.token_id))[0]!
     expect(row.decision).to.equal('allow')
     expect(row.ttl).to.equal(900)
     expect(row.expires_at).to.equal(claims.exp)

@@ -28,13 +28,13 @@ describe('core: mTLS caller identity refusals', () => {
   async function refusedIssue(
     cert: CertFiles | undefined,
   ): Promise<{ err: grpc.ServiceError; row: StoredExchange }> {
-    const before = t.broker.audit.count()
+    const before = await t.broker.log.count()
     const issue = unary<IssueTokenRequest, IssueTokenResponse__Output>(t.brokerClient(cert), 'IssueToken')
     const err = await expectGrpcError(issue(request))
     const exchangeId = String(err.metadata.get('keybroker-exchange-id')[0] ?? '')
     expect(exchangeId, 'refusal names its audit row').to.match(/^[0-9A-HJKMNP-TV-Z]{26}$/)
-    expect(t.broker.audit.count(), 'exactly one row for the refused call').to.equal(before + 1)
-    const row = t.broker.audit.tail(1)[0]!
+    expect(await t.broker.log.count(), 'exactly one row for the refused call').to.equal(before + 1)
+    const row = (await t.broker.log.tail(1))[0]!
     expect(row.id).to.equal(exchangeId)
     expect(row.token_id).to.equal(null)
     expect(row.expires_at).to.equal(null)
@@ -156,13 +156,13 @@ describe('core: mTLS caller identity refusals', () => {
     const err = await expectGrpcError(whoami({}))
     expect(err.code).to.equal(grpc.status.UNAUTHENTICATED)
     expect(err.details).to.match(/^client certificate rejected: it is not signed by a CA/)
-    const row = t.broker.audit.tail(1)[0]!
+    const row = (await t.broker.log.tail(1))[0]!
     expect(row.kind).to.equal('auth_failure')
     expect(JSON.parse(JSON.stringify(row.detail)).call).to.equal('whoami')
   })
 
   it('audits a TLS handshake that never became a call (garbage bytes) with the peer address', async () => {
-    const before = t.broker.audit.count()
+    const before = await t.broker.log.count()
     const localPort = await new Promise<number>((resolve, reject) => {
       const socket = netConnect(t.broker.grpcPort, '127.0.0.1', () => {
         const port = socket.localPort!
@@ -179,7 +179,7 @@ describe('core: mTLS caller identity refusals', () => {
   })
 
   it('audits a TLS client that offers only http/1.1 by ALPN (handshake fails) with the peer address', async () => {
-    const before = t.broker.audit.count()
+    const before = await t.broker.log.count()
     const outcome = await new Promise<{ port: number; error?: string }>((resolve) => {
       const socket = tlsConnect({
         host: '127.0.0.1',
@@ -211,7 +211,7 @@ describe('core: mTLS caller identity refusals', () => {
     const issue = unary<IssueTokenRequest, IssueTokenResponse__Output>(t.brokerClient(billing), 'IssueToken')
     const res = await issue(request)
     expect(res.token).to.be.a('string')
-    const row = t.broker.audit.findByTokenId(res.token_id)[0]!
+    const row = (await t.broker.log.findByTokenId(res.token_id))[0]!
     expect(row.subject).to.equal(BILLING)
     expect(row.cert_thumbprint).to.equal(certificateThumbprint(billing.der))
   })
@@ -225,7 +225,7 @@ async function waitForRow(
 ): Promise<StoredExchange> {
   const deadline = Date.now() + 5_000
   for (;;) {
-    const row = t.broker.audit.tail(t.broker.audit.count() - afterCount + 1).find(match)
+    const row = (await t.broker.log.tail((await t.broker.log.count()) - afterCount + 1)).find(match)
     if (row) return row
     if (Date.now() > deadline) throw new Error('no audit row for the failed handshake')
     await new Promise((r) => setTimeout(r, 20))

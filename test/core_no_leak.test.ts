@@ -69,8 +69,8 @@ describe('core: no credential in the audit log or the logs', () => {
     }
   })
 
-  it('the presented (refused) token is recorded only by a short fingerprint', () => {
-    const row = t.broker.audit.tail(3)[0]!
+  it('the presented (refused) token is recorded only by a short fingerprint', async () => {
+    const row = (await t.broker.log.tail(3))[0]!
     expect(row.kind).to.equal('auth_failure')
     expect(row.reason).to.equal('this broker trusts no OIDC issuers (trust.oidc is empty)')
     const fingerprint = (row.detail as Record<string, string>).token_fingerprint

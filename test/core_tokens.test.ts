@@ -99,7 +99,7 @@ describe('core: issued tokens verify against the JWKS (every claim), across rest
     expect(res.scopes).to.deep.equal(['payments:read', 'payments:write'])
     expect(res.token_type).to.equal('Bearer')
 
-    const row = t.broker.audit.findByTokenId(res.token_id)[0]!
+    const row = (await t.broker.log.findByTokenId(res.token_id))[0]!
     expect(row).to.include({ id: res.exchange_id, kind: 'issue', decision: 'allow', subject: BILLING })
     expect(row.cert_thumbprint).to.equal((claims.cnf as Record<string, string>)['x5t#S256'])
     expect(row.expires_at).to.equal(claims.exp)

@@ -96,7 +96,7 @@ describe('DelegateToken', () => {
     expect(deeper.scope).to.equal(CHARGES)
     expect(deeper.kb_ancestors).to.deep.equal([parent.tokenId, child.tokenId])
 
-    const [row] = t.broker.audit.findByTokenId(grandchild.tokenId)
+    const [row] = await t.broker.log.findByTokenId(grandchild.tokenId)
     expect(row).to.include({
       kind: 'delegate',
       decision: 'allow',
@@ -118,7 +118,7 @@ describe('DelegateToken', () => {
     expect(err.code).to.equal('ERR_SCOPE_NOT_GRANTED')
     expect(err.message).to.equal(`scope not held by the parent token: ${REFUNDS}`)
     expect(err.exchangeId).to.match(/^[0-9A-Z]{26}$/)
-    const row = t.broker.audit.tail(5).find((r) => r.id === err.exchangeId)
+    const row = (await t.broker.log.tail(5)).find((r) => r.id === err.exchangeId)
     expect(row).to.include({ kind: 'delegate', decision: 'deny', subject: RUNTIME })
     expect(row!.detail).to.include({ parent_jti: parent.tokenId })
   })
@@ -129,7 +129,7 @@ describe('DelegateToken', () => {
     expect(child.expiresAt).to.equal(parent.expiresAt)
     const claims = await verified(child.token, 'tools-api')
     expect(claims.exp).to.equal(parent.expiresAt)
-    expect(t.broker.audit.findByTokenId(child.tokenId)[0]!.detail).to.include({ capped: true })
+    expect((await t.broker.log.findByTokenId(child.tokenId))[0]!.detail).to.include({ capped: true })
   })
 
   it('refuses a chain deeper than the grant’s delegation.max_depth', async () => {

@@ -67,7 +67,7 @@ grants:
     expect(err.details).to.equal(
       `the parent token was issued to system:serviceaccount:agents:research of ${prod.issuer}; only that subject may delegate it (caller is system:serviceaccount:agents:research of ${dev.issuer})`,
     )
-    expect(t.broker.audit.tail(1)[0]).to.include({ kind: 'delegate', decision: 'deny' })
+    expect((await t.broker.log.tail(1))[0]).to.include({ kind: 'delegate', decision: 'deny' })
 
     const child = await delegate(
       { parent_token: parent.token, actor: 'sub-agent', scopes: [], ttl_seconds: 30 },

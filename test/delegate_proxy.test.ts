@@ -131,7 +131,7 @@ grants:
     ).to.equal(1)
 
     // The audit log links the exchanges by subject: issue, delegate, proxy allow/deny.
-    const rows = t.broker.audit.tail(20).filter((r) => r.subject === AGENT)
+    const rows = (await t.broker.log.tail(20)).filter((r) => r.subject === AGENT)
     const kinds = rows.map((r) => `${r.kind}:${r.decision}`)
     expect(kinds).to.include.members(['issue:allow', 'delegate:allow', 'proxy:allow', 'proxy:deny'])
     expect(JSON.stringify(rows)).not.to.include(KEY)

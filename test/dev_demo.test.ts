@@ -109,7 +109,7 @@ describe('dev demo: agent → broker proxy → dev-upstream, with the dev-init c
     expect(JSON.parse(refused.text)).to.include({ error: 'scope_not_granted' })
 
     // the issue row and every proxy row (write-ahead, outcome, refusal) carry the same token id
-    const rows = broker.audit.tail(4)
+    const rows = await broker.log.tail(4)
     expect(rows.map((r) => [r.kind, r.decision, r.token_id])).to.deep.equal([
       ['issue', 'allow', token.token_id],
       ['proxy', 'allow', token.token_id],
@@ -121,7 +121,7 @@ describe('dev demo: agent → broker proxy → dev-upstream, with the dev-init c
     for (const [where, text] of [
       ['agent responses', ok.text + refused.text],
       ['broker logs', logs.join('')],
-      ['audit rows', JSON.stringify(broker.db.prepare('SELECT * FROM exchanges').all())],
+      ['audit rows', JSON.stringify(await broker.storage.reader.listPage({}, 100_000))],
       ['upstream lines', upstreamLines.join('')],
     ] as const) {
       expect(text, where).to.not.include(demoKey)

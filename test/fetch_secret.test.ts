@@ -156,18 +156,18 @@ describe('FetchSecret over gRPC (Vault and AWS fakes, real clients)', () => {
     }
   })
 
-  function row(id: string): StoredExchange & { detailJson: Record<string, unknown> } {
-    const stored = t.broker.db.prepare('SELECT * FROM exchanges WHERE id = ?').get(id) as
+  async function row(id: string): Promise<StoredExchange & { detailJson: Record<string, unknown> }> {
+    const stored = (await t.broker.storage.reader.byId(id)) as unknown as
       | (StoredExchange & { detail: string | null })
       | undefined
     expect(stored, `audit row ${id}`).to.not.equal(undefined)
     return { ...stored!, detailJson: stored!.detail ? JSON.parse(stored!.detail) : {} }
   }
 
-  function errorRow(err: grpc.ServiceError) {
+  async function errorRow(err: grpc.ServiceError) {
     const id = err.metadata.get('keybroker-exchange-id')[0]
     expect(id, 'exchange id in trailing metadata').to.be.a('string')
-    return row(String(id))
+    return await row(String(id))
   }
 
   /** Refusal/fault: status, exact message, its audit row; then the broker still serves. */
@@ -181,7 +181,7 @@ describe('FetchSecret over gRPC (Vault and AWS fakes, real clients)', () => {
     const err = await expectGrpcError(as({ name }))
     expect(err.code, err.details).to.equal(code)
     expect(err.details).to.equal(message)
-    const audited = errorRow(err)
+    const audited = await errorRow(err)
     expect(audited.kind).to.equal('fetch')
     expect(audited.secret_name).to.equal(name)
     expect(audited.decision).to.equal(decision)
@@ -205,7 +205,7 @@ describe('FetchSecret over gRPC (Vault and AWS fakes, real clients)', () => {
       expect(res.version).to.equal('1')
       expect(res.expires_at).to.equal(0)
       expect(res.exchange_id).to.match(/^[0-9A-HJKMNP-TV-Z]{26}$/)
-      const audited = row(res.exchange_id)
+      const audited = await row(res.exchange_id)
       expect(audited).to.include({
         kind: 'fetch',
         decision: 'allow',
@@ -220,21 +220,21 @@ describe('FetchSecret over gRPC (Vault and AWS fakes, real clients)', () => {
         version: '1',
       })
       const again = await fetch({ name: 'stripe-key' })
-      expect(row(again.exchange_id).detailJson['cache']).to.equal('hit')
+      expect((await row(again.exchange_id)).detailJson['cache']).to.equal('hit')
     })
 
     it('a leased Vault secret with expires_at from lease_duration', async () => {
       const res = await fetch({ name: 'db-password' })
       expect(res.value.toString()).to.equal(DB_PASSWORD)
       expect(res.expires_at).to.equal(Math.floor(clock.now() / 1000) + 600)
-      expect(row(res.exchange_id).expires_at).to.equal(res.expires_at)
+      expect((await row(res.exchange_id)).expires_at).to.equal(res.expires_at)
     })
 
     it('an AWS SecretString whole, with its VersionId', async () => {
       const res = await fetch({ name: 'openai-raw' })
       expect(res.value.toString()).to.equal(OPENAI_RAW)
       expect(res.version).to.equal(aws.secrets.get('prod/openai-raw')![0]!.versionId)
-      expect(row(res.exchange_id).detailJson).to.include({
+      expect((await row(res.exchange_id)).detailJson).to.include({
         provider: 'aws',
         provider_type: 'aws-secrets-manager',
       })
@@ -332,7 +332,7 @@ describe('FetchSecret over gRPC (Vault and AWS fakes, real clients)', () => {
         const err = await expectGrpcError(fetch({ name: 'sealed-key' }))
         expect(err.code).to.equal(status.UNAVAILABLE)
         expect(err.details).to.equal("vault provider 'vault' is sealed (HTTP 503) reading secret sealed-key")
-        expect(errorRow(err)).to.include({
+        expect(await errorRow(err)).to.include({
           decision: 'error',
           secret_name: 'sealed-key',
           reason: err.details,
@@ -432,7 +432,8 @@ describe('FetchSecret over gRPC (Vault and AWS fakes, real clients)', () => {
       expect(new Set(all.map((r) => r.exchange_id)).size).to.equal(100)
       expect(vault.count('secret/data/cold', 'GET')).to.equal(1)
       // they really overlapped: several callers waited on that one request rather than a cached value
-      const misses = all.filter((r) => row(r.exchange_id).detailJson['cache'] === 'miss').length
+      const rows = await Promise.all(all.map((r) => row(r.exchange_id)))
+      const misses = rows.filter((r) => r.detailJson['cache'] === 'miss').length
       expect(misses).to.be.greaterThan(1)
     })
 
@@ -444,13 +445,13 @@ describe('FetchSecret over gRPC (Vault and AWS fakes, real clients)', () => {
 
     it('serves a stale value while the upstream is down (audited as stale), refuses after stale_ttl', async () => {
       const first = await fetch({ name: 'stale-key' })
-      expect(row(first.exchange_id).detailJson['cache']).to.equal('miss')
+      expect((await row(first.exchange_id)).detailJson['cache']).to.equal('miss')
       vault.forced.set('secret/data/stale', { status: 500, errors: ['internal error'] })
       try {
         clock.advance(61_000) // past ttl (60s), inside stale_ttl (5m)
         const stale = await fetch({ name: 'stale-key' })
         expect(stale.value.toString()).to.equal(STRIPE)
-        const audited = row(stale.exchange_id)
+        const audited = await row(stale.exchange_id)
         expect(audited.decision).to.equal('allow')
         expect(audited.detailJson).to.include({ cache: 'stale', stale: true, provider: 'vault' })
         expect(audited.reason).to.equal("served a cached value: provider 'vault' is unavailable")
@@ -477,7 +478,7 @@ describe('FetchSecret over gRPC (Vault and AWS fakes, real clients)', () => {
       vault.revokeAll()
       const res = await fetch({ name: 'reauth-key' })
       expect(res.value.toString()).to.equal(STRIPE)
-      expect(row(res.exchange_id)).to.include({ decision: 'allow', secret_name: 'reauth-key' })
+      expect(await row(res.exchange_id)).to.include({ decision: 'allow', secret_name: 'reauth-key' })
       expect(vault.count('auth/approle/login', 'POST')).to.equal(logins + 1)
       // the new token is the one used from now on
       const tokens = vault.requests
@@ -491,8 +492,10 @@ describe('FetchSecret over gRPC (Vault and AWS fakes, real clients)', () => {
 
   // mocha runs a suite's own tests before its nested suites: this one comes last on purpose
   describe('afterwards', () => {
-    it('leaves no secret value in any audit column or log line', () => {
-      const rows = t.broker.db.prepare('SELECT * FROM exchanges').all() as Array<Record<string, unknown>>
+    it('leaves no secret value in any audit column or log line', async () => {
+      const rows = (await t.broker.storage.reader.listPage({}, 1_000_000)) as unknown as Array<
+        Record<string, unknown>
+      >
       expect(rows.filter((r) => r['kind'] === 'fetch').length).to.be.greaterThan(100)
       const logs = t.logs.join('')
       expect(logs.length).to.be.greaterThan(0)

@@ -191,10 +191,7 @@ describe('FetchSecret from a file provider (e2e)', () => {
     const res = await fetch({ name: 'demo-key' })
     expect(res.value.toString()).to.equal(KEY)
     expect(res.version).to.match(/^[0-9a-f]{12}$/)
-    const row = t.broker.db.prepare('SELECT * FROM exchanges WHERE id = ?').get(res.exchange_id) as Record<
-      string,
-      unknown
-    >
+    const row = (await t.broker.storage.reader.byId(res.exchange_id)) as unknown as Record<string, unknown>
     expect(row['decision']).to.equal('allow')
     expect(row['secret_name']).to.equal('demo-key')
     expect(String(row['detail'])).to.include('"provider":"local"')
@@ -206,8 +203,8 @@ describe('FetchSecret from a file provider (e2e)', () => {
     expect(err.details).to.equal(`secret missing-field in file provider 'local' has no field 'nope'`)
   })
 
-  it('never writes the value to the audit log or the logs', () => {
-    const rows = JSON.stringify(t.broker.db.prepare('SELECT * FROM exchanges').all())
+  it('never writes the value to the audit log or the logs', async () => {
+    const rows = JSON.stringify(await t.broker.storage.reader.listPage({}, 1_000_000))
     expect(rows).to.not.include(KEY)
     expect(t.logs.join('')).to.not.include(KEY)
   })

@@ -76,15 +76,15 @@ grants:
     await Promise.all([k8s.stop(), gha.stop(), generic.stop()])
   })
 
-  function lastRow(): StoredExchange {
-    return t.broker.audit.tail(1)[0]!
+  async function lastRow(): Promise<StoredExchange> {
+    return (await t.broker.log.tail(1))[0]!
   }
 
   it('kubernetes: a projected service-account token becomes a broker token', async () => {
     const token = await k8s.mint(k8s.kubernetesClaims())
     const res = await issue({ audience: 'search-api', scopes: ['search:read'] }, bearer(token))
     expect(res.token.split('.')).to.have.length(3)
-    const row = lastRow()
+    const row = await lastRow()
     expect(row).to.include({
       kind: 'issue',
       decision: 'allow',
@@ -154,7 +154,7 @@ grants:
       'IssueToken',
     )
     await issueBoth({ audience: 'search-api', scopes: [] }, bearer(token))
-    const row = lastRow()
+    const row = await lastRow()
     expect(row.subject).to.equal('system:serviceaccount:agents:research')
     expect(row.cert_thumbprint).to.equal(me.cert_thumbprint)
   })
@@ -232,7 +232,7 @@ grants:
         const err = await expectGrpcError(issue({ audience: 'search-api', scopes: [] }, bearer(token)))
         expect(err.code, err.details).to.equal(c.status ?? grpc.status.UNAUTHENTICATED)
         expect(err.details).to.match(c.reason)
-        const row = lastRow()
+        const row = await lastRow()
         expect(row.kind).to.equal('auth_failure')
         expect(row.decision).to.equal('deny')
         expect(row.reason).to.equal(err.details)
@@ -249,7 +249,7 @@ grants:
       const err = await expectGrpcError(issue({ audience: 'search-api', scopes: [] }, md))
       expect(err.code).to.equal(grpc.status.UNAUTHENTICATED)
       expect(err.details).to.match(/empty bearer token/)
-      expect(lastRow()).to.include({ kind: 'auth_failure', decision: 'deny' })
+      expect(await lastRow()).to.include({ kind: 'auth_failure', decision: 'deny' })
     })
   })
 
@@ -273,7 +273,7 @@ grants:
           const err = await expectGrpcError(call({ audience: 'search-api', scopes: [] }, bearer(token)))
           expect(err.code, err.details).to.equal(grpc.status.UNAVAILABLE)
           expect(err.details).to.match(/fresh/)
-          const row = local.broker.audit.tail(1)[0]!
+          const row = (await local.broker.log.tail(1))[0]!
           expect(row).to.include({ kind: 'auth_failure', decision: 'error' })
         } finally {
           await fresh.setMode('ok')

@@ -166,8 +166,8 @@ routes:
     return { status: res.statusCode, headers: res.headers, text }
   }
 
-  function lastRow(): StoredExchange {
-    return t.broker.audit.tail(1)[0]!
+  async function lastRow(): Promise<StoredExchange> {
+    return (await t.broker.log.tail(1))[0]!
   }
 
   /**
@@ -175,8 +175,8 @@ routes:
    * which the caller may see before the commit (the writer thread confirms it a moment later).
    */
   async function lastRowOnce(what: string, check: (row: StoredExchange) => boolean): Promise<StoredExchange> {
-    await eventually(() => check(lastRow()), 10_000, what)
-    return lastRow()
+    await eventually(async () => check(await lastRow()), 10_000, what)
+    return await lastRow()
   }
 
   /** Status + JSON {error, message} + an audit row that says the same + nothing reached the upstream. */
@@ -187,7 +187,7 @@ routes:
     expect(res.headers['content-type']).to.equal('application/json')
     const body = JSON.parse(res.text) as { error: string; message: string; exchange_id: string }
     expect(body.error).to.equal(error)
-    const row = lastRow()
+    const row = await lastRow()
     expect(row.id).to.equal(body.exchange_id)
     expect(row.kind).to.equal('proxy')
     expect(row.reason).to.equal(body.message)
@@ -236,7 +236,7 @@ routes:
       const { token, token_id } = await issue('proxy:echo')
       const res = await call('/proxy/echo/v1/charges?customer=cus_secret_value', { token })
       expect(res.status).to.equal(200)
-      const row = lastRow()
+      const row = await lastRow()
       expect(row.id).to.equal(res.headers['keybroker-exchange-id'])
       expect(row).to.include({
         kind: 'proxy',
@@ -273,7 +273,9 @@ routes:
       const { token } = await issue('proxy:echo', { bind: true })
       const res = await call('/proxy/echo/v1/charges', { token, cert: agentCert })
       expect(res.status).to.equal(200)
-      expect(lastRow().cert_thumbprint).to.be.a('string').with.length(43)
+      expect((await lastRow()).cert_thumbprint)
+        .to.be.a('string')
+        .with.length(43)
     })
   })
 
@@ -450,7 +452,7 @@ routes:
       expect(body.message).to.equal(
         'the upstream of route "slow" did not answer within 1s (routes.slow.timeout)',
       )
-      const row = lastRow()
+      const row = await lastRow()
       expect(row).to.include({ id: body.exchange_id, kind: 'proxy', decision: 'error', route: 'slow' })
     })
 
@@ -491,7 +493,7 @@ routes:
       })
       expect(res.text).not.to.include('received_bytes')
       // the write-ahead row shows the request went upstream
-      const row = lastRow()
+      const row = await lastRow()
       expect(row).to.include({ kind: 'proxy', decision: 'allow', route: 'echo' })
       expect(row.detail).to.include({ phase: 'authorized' })
     })
@@ -629,7 +631,7 @@ routes:
       const res = await call('/proxy/echo/v1/charges', { token: issued.token })
       expect(res.status).to.equal(200)
       expect(upstream.received.at(-1)!.headers['x-api-key']).to.equal(`Key ${KEY}`)
-      const rows = t.broker.audit.findByTokenId(issued.token_id)
+      const rows = await t.broker.log.findByTokenId(issued.token_id)
       expect(rows.map((r) => [r.kind, r.decision, r.subject, r.detail?.phase])).to.deep.equal([
         ['issue', 'allow', AGENT, undefined],
         ['proxy', 'allow', AGENT, 'authorized'],

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { expect } from 'chai'
 import { ManualClock } from '../src/clock.js'
-import { SqliteKeyStore } from '../src/issuer/key_store.js'
+import { SealedKeyStore } from '../src/issuer/key_store.js'
 import { mintAccessToken } from '../src/issuer/mint.js'
 import { SigningKeys } from '../src/issuer/signing_keys.js'
-import { openDatabase, type SqliteDatabase } from '../src/storage/database.js'
+import type { Storage } from '../src/storage/ports.js'
+import { openSqliteStorage } from '../src/storage/sqlite/index.js'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -14,13 +18,14 @@ const MAX_TOKEN_LIFETIME = 15 * MINUTE
 const LEEWAY = MINUTE // verifier leeway the ring adds on top of the longest token lifetime
 
 describe('unit: signing key rotation (ManualClock)', () => {
-  let db: SqliteDatabase
+  let db: Storage
+  let dir: string
   let kek: Buffer
   let clock: ManualClock
   let ring: SigningKeys
 
   const newRing = () =>
-    new SigningKeys(new SqliteKeyStore(db, kek), {
+    new SigningKeys(new SealedKeyStore(db.keys, kek), {
       algorithm: 'ES256',
       rotationPeriodMs: ROTATION,
       publishAheadMs: PUBLISH_AHEAD,
@@ -30,13 +35,18 @@ describe('unit: signing key rotation (ManualClock)', () => {
   const published = () => ring.jwks().keys.map((k) => k.kid)
 
   beforeEach(async () => {
-    db = openDatabase(':memory:')
+    dir = mkdtempSync(join(tmpdir(), 'kb-keys-'))
+    db = await openSqliteStorage({ driver: 'sqlite', path: join(dir, 'kb.db'), busyTimeoutMs: 2000 })
+    await db.migrate('0.2.0')
     kek = randomBytes(32)
     clock = new ManualClock(Date.UTC(2026, 0, 1))
     ring = newRing()
     await ring.init()
   })
-  afterEach(() => db.close())
+  afterEach(async () => {
+    await db.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
 
   it('creates one key on a fresh store that signs at once', () => {
     expect(ring.isReady).to.equal(true)

@@ -1,3 +1,11 @@
+export {
+  type AppendHealth,
+  type AppendListener,
+  ChainAppender,
+  type ChainAppenderOptions,
+} from './appender.js'
+export { CANONICAL_FORM, canonicalRow, GENESIS_HASH, rowHash } from './canonical.js'
+export { decodeCursor, encodeCursor } from './cursor.js'
 export { formatExchangeLine } from './format.js'
 export {
   AuditQuery,
@@ -11,6 +19,7 @@ export {
   parseLimit,
   parseTime,
   type RawExchangeFilter,
+  toStoredExchange,
 } from './query.js'
 export {
   DECISIONS,
@@ -19,11 +28,9 @@ export {
   EXCHANGE_KINDS,
   type ExchangeKind,
   type ExchangeRecord,
-  GENESIS_HASH,
   type StoredExchange,
 } from './record.js'
 export { AuditRetention, type RetentionOptions } from './retention.js'
-export { type AppendListener, SqliteAuditStore, type SqliteAuditStoreOptions } from './sqlite_store.js'
 export { ExchangeStats, type ExchangeStatsSummary } from './stats.js'
 export { type VerifyChainResult, verifyChain } from './verify.js'
 export { type AppendSource, ExchangeWatch, type WatchOptions, type WatchSink } from './watch.js'

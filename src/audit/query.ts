@@ -1,16 +1,9 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
-import type { Statement } from 'better-sqlite3'
 import { BrokerError } from '../errors.js'
-import type { SqliteDatabase } from '../storage/database.js'
-import { ensureAuditSchema } from './lib/schema.js'
-import {
-  DECISIONS,
-  type Decision,
-  EXCHANGE_KINDS,
-  type ExchangeKind,
-  type RawExchangeRow,
-  type StoredExchange,
-} from './record.js'
+import type { AuditReader, ChainCursor, ExchangeRow, IssuedTokenRecord, RowFilter } from '../storage/ports.js'
+import { DECISIONS, type Decision, EXCHANGE_KINDS, type ExchangeKind, type StoredExchange } from './record.js'
+
+export type { IssuedTokenRecord } from '../storage/ports.js'
 
 /** Filters as they arrive from a caller (gRPC request, CLI flags): strings, '' meaning "any". */
 export interface RawExchangeFilter {
@@ -20,6 +13,11 @@ export interface RawExchangeFilter {
   audience?: string
   secret_name?: string
   route?: string
+  token_id?: string
+  peer?: string
+  run_id?: string
+  /** subject prefix (a trailing `*` on a subject filter means the same) */
+  subject_prefix?: string
   /** RFC 3339 or unix seconds; inclusive. */
   since?: string
   /** RFC 3339 or unix seconds; exclusive. */
@@ -27,16 +25,7 @@ export interface RawExchangeFilter {
 }
 
 /** A validated filter; absent fields match everything. Times are unix milliseconds. */
-export interface ExchangeFilter {
-  subject?: string
-  kind?: ExchangeKind
-  decision?: Decision
-  audience?: string
-  secretName?: string
-  route?: string
-  sinceMs?: number
-  untilMs?: number
-}
+export type ExchangeFilter = RowFilter
 
 export interface ListPage {
   /** Newest first. */
@@ -48,7 +37,7 @@ export interface ListPage {
 export const DEFAULT_LIMIT = 100
 export const MAX_LIMIT = 1000
 const MAX_FILTER_CHARS = 2048
-const PAGE_TOKEN_VERSION = 1
+const PAGE_TOKEN_VERSION = 2
 
 /**
  * Validate caller filters. Every fault is ERR_INVALID_ARGUMENT naming the field and the accepted forms.
@@ -64,7 +53,18 @@ export function parseFilter(raw: RawExchangeFilter): ExchangeFilter {
     if (value.length > MAX_FILTER_CHARS) throw invalid(`${field}: longer than ${MAX_FILTER_CHARS} characters`)
     return value
   }
-  filter.subject = text('subject')
+  const subject = text('subject')
+  if (subject?.endsWith('*')) filter.subjectPrefix = subject.slice(0, -1)
+  else filter.subject = subject
+  const prefix = text('subject_prefix')
+  if (prefix !== undefined) {
+    if (filter.subjectPrefix !== undefined || filter.subject !== undefined)
+      throw invalid('give subject or subject_prefix, not both')
+    filter.subjectPrefix = prefix
+  }
+  filter.tokenId = text('token_id')
+  filter.peer = text('peer')
+  filter.runId = text('run_id')
   filter.audience = text('audience')
   filter.secretName = text('secret_name')
   filter.route = text('route')
@@ -121,6 +121,10 @@ export function parseLimit(limit: number | undefined): number {
 export function matchesFilter(filter: ExchangeFilter, row: StoredExchange): boolean {
   return (
     (filter.subject === undefined || row.subject === filter.subject) &&
+    (filter.subjectPrefix === undefined || (row.subject ?? '').startsWith(filter.subjectPrefix)) &&
+    (filter.tokenId === undefined || row.token_id === filter.tokenId) &&
+    (filter.peer === undefined || row.peer === filter.peer) &&
+    (filter.runId === undefined || row.run_id === filter.runId) &&
     (filter.kind === undefined || row.kind === filter.kind) &&
     (filter.decision === undefined || row.decision === filter.decision) &&
     (filter.audience === undefined || row.audience === filter.audience) &&
@@ -131,136 +135,81 @@ export function matchesFilter(filter: ExchangeFilter, row: StoredExchange): bool
   )
 }
 
-/** An issued token as the log knows it (the allow row of its issue or delegate exchange). */
-export interface IssuedTokenRecord {
-  tokenId: string
-  subject: string | null
-  /** unix seconds */
-  expiresAt: number
-}
-
 /**
- * Read side of the audit log: filtered listing (newest first, cursor pages), ascending scans
- * (watch backfill, export) and the token lookups revocation needs.
+ * Read side of the audit log for callers: filtered listing (newest first, cursor pages), scans
+ * across every chain (watch backfill, export) and the token lookups revocation needs.
  *
- * Page tokens carry the seq to continue below and a digest of the filters, HMAC-signed with
- * `pageTokenKey`. A token is refused (ERR_INVALID_ARGUMENT) when its MAC does not verify or when
- * it is presented with different filters. It holds no server state, so presenting it again with
- * the same filters returns the same page again (rows older than the cursor that match): a
- * retried request is safe, and rows appended meanwhile never shift the pages.
+ * Page tokens carry the (ts, id) position to continue below and a digest of the filters,
+ * HMAC-signed with `pageTokenKey`. A token is refused (ERR_INVALID_ARGUMENT) when its MAC does not
+ * verify or when it is presented with different filters. It holds no server state, so presenting
+ * it again with the same filters returns the same page again: a retried request is safe, and rows
+ * appended meanwhile never shift the pages.
  */
 export class AuditQuery {
-  readonly #db: SqliteDatabase
+  readonly #reader: AuditReader
   readonly #key: Buffer
-  readonly #tokenById: Statement<[string], RawExchangeRow>
-  readonly #liveBySubject: Statement<[string, number], RawExchangeRow>
-  readonly #headSeq: Statement<[], { seq: number | null }>
-  readonly #firstSeqAt: Statement<[number], { seq: number | null }>
 
-  constructor(db: SqliteDatabase, pageTokenKey: Buffer) {
-    ensureAuditSchema(db)
-    this.#db = db
+  constructor(reader: AuditReader, pageTokenKey: Buffer) {
+    this.#reader = reader
     this.#key = pageTokenKey
-    this.#tokenById = db.prepare(
-      `SELECT * FROM exchanges WHERE token_id = ? AND kind IN ('issue', 'delegate') AND decision = 'allow'
-       ORDER BY seq LIMIT 1`,
-    )
-    this.#liveBySubject = db.prepare(
-      `SELECT * FROM exchanges INDEXED BY exchanges_subject_seq
-       WHERE subject = ? AND kind IN ('issue', 'delegate') AND decision = 'allow'
-         AND token_id IS NOT NULL AND expires_at >= ?
-       ORDER BY seq`,
-    )
-    this.#headSeq = db.prepare('SELECT max(seq) AS seq FROM exchanges')
-    this.#firstSeqAt = db.prepare('SELECT min(seq) AS seq FROM exchanges WHERE ts >= ?')
   }
 
   /** One page, newest first. `limit` must already be parsed (parseLimit). */
-  list(filter: ExchangeFilter, limit: number, pageToken?: string): ListPage {
+  async list(filter: ExchangeFilter, limit: number, pageToken?: string): Promise<ListPage> {
     const digest = filterDigest(filter)
-    const beforeSeq = pageToken ? this.#openPageToken(pageToken, digest) : undefined
-    const { where, params, index } = whereClause(filter)
-    if (beforeSeq !== undefined) {
-      where.push('seq < @before_seq')
-      params.before_seq = beforeSeq
-    }
-    const sql = `SELECT * FROM exchanges ${index} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                 ORDER BY seq DESC LIMIT @limit`
-    const rows = this.#db
-      .prepare<[Record<string, unknown>], RawExchangeRow>(sql)
-      .all({ ...params, limit: limit + 1 })
+    const before = pageToken ? this.#openPageToken(pageToken, digest) : undefined
+    const rows = await this.#reader.listPage(filter, limit + 1, before)
     const more = rows.length > limit
-    const page = rows.slice(0, limit).map(toStored)
+    const page = rows.slice(0, limit).map(toStoredExchange)
+    const last = page[page.length - 1]
     return {
       rows: page,
-      nextPageToken: more ? this.#sealPageToken(page[page.length - 1]!.seq, digest) : undefined,
+      nextPageToken: more && last ? this.#sealPageToken(last.ts, last.id, digest) : undefined,
     }
   }
 
-  /**
-   * Matching rows with seq > afterSeq, ascending, at most `limit`, read in one snapshot.
-   * `cursor` is where the next scan continues: the last row returned when the page is full,
-   * else the newest seq in the log (non-matching rows up to there need no second look).
-   */
-  scan(filter: ExchangeFilter, afterSeq: number, limit: number): { rows: StoredExchange[]; cursor: number } {
-    const { where, params, index } = whereClause(filter)
-    where.push('seq > @after_seq')
-    params.after_seq = afterSeq
-    const sql = `SELECT * FROM exchanges ${index} WHERE ${where.join(' AND ')} ORDER BY seq LIMIT @limit`
-    const statement = this.#db.prepare<[Record<string, unknown>], RawExchangeRow>(sql)
-    return this.#db.transaction(() => {
-      const rows = statement.all({ ...params, limit }).map(toStored)
-      if (rows.length === limit) return { rows, cursor: rows[rows.length - 1]!.seq }
-      return { rows, cursor: Math.max(afterSeq, this.headSeq()) }
-    })()
+  /** Matching rows past `cursor` on every chain, oldest first within each chain, at most `limit`. */
+  async scan(
+    filter: ExchangeFilter,
+    cursor: ChainCursor,
+    limit: number,
+  ): Promise<{ rows: StoredExchange[]; cursor: ChainCursor }> {
+    const result = await this.#reader.scan(filter, cursor, limit)
+    return { rows: result.rows.map(toStoredExchange), cursor: result.cursor }
   }
 
-  /** Newest seq in the log (0 when empty). */
-  headSeq(): number {
-    return this.#headSeq.get()?.seq ?? 0
+  /** The cursor at the newest row of every chain (or just before `tsMs`). */
+  cursorAt(tsMs?: number): Promise<ChainCursor> {
+    return this.#reader.cursorAt(tsMs)
   }
 
-  /** The seq just before the first row at or after `tsMs`: a scan from there starts at that time. */
-  seqBefore(tsMs: number): number {
-    const first = this.#firstSeqAt.get(tsMs)?.seq
-    return first === null || first === undefined ? this.headSeq() : first - 1
+  async byId(id: string): Promise<StoredExchange | undefined> {
+    const row = await this.#reader.byId(id)
+    return row && toStoredExchange(row)
+  }
+
+  async byTokenId(tokenId: string): Promise<StoredExchange[]> {
+    return (await this.#reader.byTokenId(tokenId)).map(toStoredExchange)
   }
 
   /** The successful issue/delegate row that minted `tokenId`, if the log has it. */
-  issuedToken(tokenId: string): IssuedTokenRecord | undefined {
-    const row = this.#tokenById.get(tokenId)
-    if (!row || typeof row.expires_at !== 'number') return undefined
-    return { tokenId, subject: row.subject as string | null, expiresAt: row.expires_at }
+  issuedToken(tokenId: string): Promise<IssuedTokenRecord | undefined> {
+    return this.#reader.issuedToken(tokenId)
   }
 
   /** Tokens minted to `subject` that have not expired at `nowSec`. */
-  liveTokensOf(subject: string, nowSec: number): IssuedTokenRecord[] {
-    return this.#liveBySubject.all(subject, nowSec).map((row) => ({
-      tokenId: row.token_id as string,
-      subject: row.subject as string | null,
-      expiresAt: row.expires_at as number,
-    }))
+  liveTokensOf(subject: string, nowSec: number): Promise<IssuedTokenRecord[]> {
+    return this.#reader.liveTokensOf(subject, nowSec)
   }
 
-  /** How SQLite runs a list query for `filter` (tests assert the index is used). */
-  explainList(filter: ExchangeFilter): string {
-    const { where, params, index } = whereClause(filter)
-    const sql = `SELECT * FROM exchanges ${index} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT 100`
-    return this.#db
-      .prepare<[Record<string, unknown>], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
-      .all(params)
-      .map((r) => r.detail)
-      .join('\n')
-  }
-
-  #sealPageToken(beforeSeq: number, digest: string): string {
-    const payload = Buffer.from(JSON.stringify({ v: PAGE_TOKEN_VERSION, b: beforeSeq, f: digest })).toString(
+  #sealPageToken(ts: number, id: string, digest: string): string {
+    const payload = Buffer.from(JSON.stringify({ v: PAGE_TOKEN_VERSION, t: ts, i: id, f: digest })).toString(
       'base64url',
     )
     return `${payload}.${this.#mac(payload)}`
   }
 
-  #openPageToken(token: string, digest: string): number {
+  #openPageToken(token: string, digest: string): { ts: number; id: string } {
     const forged = () =>
       invalid('page_token is not valid: it was not issued by this broker or was altered; start without one')
     const [payload, mac, ...rest] = token.split('.')
@@ -268,19 +217,20 @@ export class AuditQuery {
     const expected = Buffer.from(this.#mac(payload))
     const given = Buffer.from(mac)
     if (expected.length !== given.length || !timingSafeEqual(expected, given)) throw forged()
-    let parsed: { v?: unknown; b?: unknown; f?: unknown }
+    let parsed: { v?: unknown; t?: unknown; i?: unknown; f?: unknown }
     try {
       parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
     } catch {
       throw forged()
     }
-    if (parsed.v !== PAGE_TOKEN_VERSION || !Number.isSafeInteger(parsed.b)) throw forged()
+    if (parsed.v !== PAGE_TOKEN_VERSION || !Number.isSafeInteger(parsed.t) || typeof parsed.i !== 'string')
+      throw forged()
     if (parsed.f !== digest) {
       throw invalid(
         'page_token belongs to a query with different filters; repeat the same filters, or start without a page_token',
       )
     }
-    return parsed.b as number
+    return { ts: parsed.t as number, id: parsed.i }
   }
 
   #mac(payload: string): string {
@@ -291,10 +241,20 @@ export class AuditQuery {
   }
 }
 
+/** A stored row as callers see it: `detail` parsed, the canonical-form version dropped. */
+export function toStoredExchange(row: ExchangeRow): StoredExchange {
+  const { form: _form, detail, ...rest } = row
+  return { ...rest, detail: typeof detail === 'string' ? JSON.parse(detail) : null } as StoredExchange
+}
+
 /** Digest of the normalized filter: the same filters in any spelling (1735776000 vs RFC 3339) agree. */
 function filterDigest(filter: ExchangeFilter): string {
   const fields = [
     'subject',
+    'subjectPrefix',
+    'tokenId',
+    'peer',
+    'runId',
     'kind',
     'decision',
     'audience',
@@ -305,42 +265,6 @@ function filterDigest(filter: ExchangeFilter): string {
   ] as const
   const canonical = JSON.stringify(fields.map((f) => filter[f] ?? null))
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 22)
-}
-
-function whereClause(filter: ExchangeFilter): {
-  where: string[]
-  params: Record<string, unknown>
-  index: string
-} {
-  const where: string[] = []
-  const params: Record<string, unknown> = {}
-  const equal = (column: string, value: string | undefined) => {
-    if (value === undefined) return
-    where.push(`${column} = @${column}`)
-    params[column] = value
-  }
-  equal('subject', filter.subject)
-  equal('kind', filter.kind)
-  equal('decision', filter.decision)
-  equal('audience', filter.audience)
-  equal('secret_name', filter.secretName)
-  equal('route', filter.route)
-  if (filter.sinceMs !== undefined) {
-    where.push('ts >= @since')
-    params.since = filter.sinceMs
-  }
-  if (filter.untilMs !== undefined) {
-    where.push('ts < @until')
-    params.until = filter.untilMs
-  }
-  // A subject names few rows among many: walk its (subject, seq) index in seq order rather than
-  // letting the planner pick the ts index and sort, whatever the other filters are.
-  const index = filter.subject !== undefined ? 'INDEXED BY exchanges_subject_seq' : ''
-  return { where, params, index }
-}
-
-function toStored(row: RawExchangeRow): StoredExchange {
-  return { ...row, detail: typeof row.detail === 'string' ? JSON.parse(row.detail) : null } as StoredExchange
 }
 
 /** Echo caller input in a message only in a bounded, single-line form. */

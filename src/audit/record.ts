@@ -1,7 +1,16 @@
-import { createHash } from 'node:crypto'
-
-export type ExchangeKind = 'issue' | 'delegate' | 'fetch' | 'proxy' | 'revoke' | 'admin' | 'auth_failure'
-export type Decision = 'allow' | 'deny' | 'error'
+export type ExchangeKind =
+  | 'issue'
+  | 'delegate'
+  | 'fetch'
+  | 'proxy'
+  | 'revoke'
+  | 'admin'
+  | 'auth_failure'
+  | 'alert'
+  | 'approval'
+  | 'block'
+  | 'log_reset'
+export type Decision = 'allow' | 'deny' | 'error' | 'pending'
 
 export const EXCHANGE_KINDS: readonly ExchangeKind[] = [
   'issue',
@@ -11,8 +20,12 @@ export const EXCHANGE_KINDS: readonly ExchangeKind[] = [
   'revoke',
   'admin',
   'auth_failure',
+  'alert',
+  'approval',
+  'block',
+  'log_reset',
 ]
-export const DECISIONS: readonly Decision[] = ['allow', 'deny', 'error']
+export const DECISIONS: readonly Decision[] = ['allow', 'deny', 'error', 'pending']
 
 export type DetailValue = string | number | boolean
 
@@ -42,8 +55,16 @@ export interface ExchangeRecord {
   /** unix seconds */
   expires_at?: number
   latency_us?: number
-  /** non-secret extras (provider, version, stale, http status); stored as JSON text */
+  /** non-secret extras (provider, version, stale, http status, transport); stored as JSON text */
   detail?: Record<string, DetailValue>
+  /** agent task context (TaskContext) */
+  run_id?: string
+  tool_call_id?: string
+  approval_id?: string
+  /** W3C trace id of the span that carried this exchange */
+  trace_id?: string
+  /** the grant that allowed it */
+  grant_name?: string
 }
 
 type OptionalRecordFields = Omit<ExchangeRecord, 'id' | 'ts' | 'kind' | 'decision'>
@@ -55,61 +76,12 @@ type NullableFields = {
 export interface StoredExchange
   extends Required<Pick<ExchangeRecord, 'id' | 'ts' | 'kind' | 'decision'>>,
     NullableFields {
+  /** the writer process's chain */
+  node_id: string
+  /** position in its chain */
   seq: number
   prev_hash: string
   hash: string
 }
 
-/** prev_hash of the first row ever written. */
-export const GENESIS_HASH = '0'.repeat(64)
-
-/**
- * Column order of the canonical form. Changing it (or adding a column) changes every hash:
- * a new column must be appended here and old rows verified with the old list (version the form).
- */
-export const CANONICAL_COLUMNS = [
-  'seq',
-  'id',
-  'ts',
-  'kind',
-  'subject',
-  'auth_method',
-  'issuer',
-  'peer',
-  'cert_thumbprint',
-  'audience',
-  'scopes',
-  'ttl',
-  'secret_name',
-  'route',
-  'decision',
-  'reason',
-  'token_id',
-  'expires_at',
-  'latency_us',
-  'detail',
-] as const
-
-export type CanonicalColumn = (typeof CANONICAL_COLUMNS)[number]
-
-/** A row exactly as stored in SQLite (`detail` is the JSON text); this is what gets hashed. */
-export type RawExchangeRow = {
-  [K in CanonicalColumn]: K extends 'seq' | 'ts'
-    ? number
-    : K extends 'id' | 'kind' | 'decision'
-      ? string
-      : string | number | null
-} & {
-  prev_hash: string
-  hash: string
-}
-
-/** JSON of the columns in fixed order, nulls explicit; `seq` is included so moving a row is detected. */
-export function canonicalRow(row: Record<CanonicalColumn, unknown>): string {
-  return JSON.stringify(CANONICAL_COLUMNS.map((column) => row[column] ?? null))
-}
-
-/** hex SHA-256(prev_hash ‖ canonical row). prev_hash is fixed-length hex, so the join is unambiguous. */
-export function chainHash(prevHash: string, row: Record<CanonicalColumn, unknown>): string {
-  return createHash('sha256').update(prevHash).update(canonicalRow(row)).digest('hex')
-}
+export { GENESIS_HASH } from './canonical.js'

@@ -1,83 +1,99 @@
-import type { SqliteDatabase } from '../storage/database.js'
+import type { AuditReader, ChainHead, ChainLink } from '../storage/ports.js'
+import { GENESIS_HASH } from './canonical.js'
 import { linkProblem } from './lib/chain.js'
-import { type ChainLink, tableExists } from './lib/schema.js'
-import { GENESIS_HASH, type RawExchangeRow } from './record.js'
 
 export interface VerifyChainResult {
   ok: boolean
   rowsChecked: number
+  /** chains checked (one per writer process) */
+  chainsChecked?: number
+  /** The chain of the first row that does not verify. */
+  firstBadNodeId?: string
   /** The first row that does not verify (for a truncated tail: the first missing seq). */
   firstBadSeq?: number
   firstBadId?: string
   problem?: string
 }
 
+const PAGE = 5000
+
 /**
- * Recompute the chain from genesis (or from the retention checkpoint) in seq order and compare
- * the end with `audit_head`. Finds an edited row (hash mismatch), a removed or reordered row
- * (seq gap / prev_hash mismatch) and a removed tail (head records a later seq).
- * Reads one snapshot, so concurrent appends from another connection cannot cause a false alarm.
+ * Recompute every chain from genesis (or from its retention checkpoint) in seq order and compare
+ * its end with the chain's recorded head. Finds an edited row (hash mismatch), a removed or
+ * reordered row (seq gap / prev_hash mismatch) and a removed tail (head records a later seq),
+ * and a row whose chain has no head at all.
  *
  * @example
- * const result = verifyChain(openDatabase('./data/keybroker.db', { readonly: true }))
- * if (!result.ok) console.error(`seq ${result.firstBadSeq} (${result.firstBadId}): ${result.problem}`)
+ * const result = await verifyChain(storage.reader)
+ * if (!result.ok) console.error(`${result.firstBadNodeId} seq ${result.firstBadSeq}: ${result.problem}`)
  */
-export function verifyChain(db: SqliteDatabase): VerifyChainResult {
-  if (!tableExists(db, 'exchanges')) {
+export async function verifyChain(
+  reader: AuditReader,
+  onProgress?: (rowsChecked: number) => void,
+): Promise<VerifyChainResult> {
+  const heads = await reader.heads()
+  const checkpoints = new Map((await reader.retentionCheckpoints()).map((c) => [c.nodeId, c]))
+  let rowsChecked = 0
+  for (const head of heads) {
+    const checkpoint = checkpoints.get(head.nodeId)
+    let previous: ChainLink = checkpoint ?? { seq: 0, hash: GENESIS_HASH }
+    for (;;) {
+      const rows = await reader.chainRows(head.nodeId, previous.seq, PAGE)
+      for (const row of rows) {
+        rowsChecked++
+        const problem = linkProblem(previous, row)
+        if (problem)
+          return {
+            ok: false,
+            rowsChecked,
+            firstBadNodeId: head.nodeId,
+            firstBadSeq: row.seq,
+            firstBadId: row.id,
+            problem,
+          }
+        previous = { seq: row.seq, hash: row.hash }
+      }
+      onProgress?.(rowsChecked)
+      if (rows.length < PAGE) break
+    }
+    const headProblem = compareWithHead(previous, head)
+    if (headProblem) return { ok: false, rowsChecked, firstBadNodeId: head.nodeId, ...headProblem }
+  }
+  // every row belongs to a walked chain: a row outside them is a chain whose head was removed
+  const total = await reader.count()
+  if (total !== rowsChecked) {
+    const known = new Set(heads.map((h) => h.nodeId))
+    const [row] = (await reader.listPage({}, 1000)).filter((r) => !known.has(r.node_id))
     return {
       ok: false,
-      rowsChecked: 0,
-      problem: 'no audit log in this database (table exchanges is missing)',
+      rowsChecked,
+      firstBadNodeId: row?.node_id,
+      firstBadSeq: row?.seq,
+      firstBadId: row?.id,
+      problem: `${total - rowsChecked} row(s) belong to no chain with a head (a head row was removed)`,
     }
   }
-  return db.transaction(() => walkChain(db))()
-}
-
-function walkChain(db: SqliteDatabase): VerifyChainResult {
-  const checkpoint = readLink(db, 'audit_checkpoint')
-  const head = readLink(db, 'audit_head')
-  let previous: ChainLink = checkpoint ?? { seq: 0, hash: GENESIS_HASH }
-  let rowsChecked = 0
-  const rows = db.prepare<[], RawExchangeRow>('SELECT * FROM exchanges ORDER BY seq').iterate()
-  for (const row of rows) {
-    rowsChecked++
-    const problem = linkProblem(previous, row)
-    if (problem) return { ok: false, rowsChecked, firstBadSeq: row.seq, firstBadId: row.id, problem }
-    previous = { seq: row.seq, hash: row.hash }
-  }
-  const headProblem = compareWithHead(previous, head, checkpoint)
-  if (headProblem) return { ok: false, rowsChecked, ...headProblem }
-  return { ok: true, rowsChecked }
+  return { ok: true, rowsChecked, chainsChecked: heads.length }
 }
 
 function compareWithHead(
   last: ChainLink,
-  head: ChainLink | undefined,
-  checkpoint: ChainLink | undefined,
+  head: ChainHead,
 ): Pick<VerifyChainResult, 'firstBadSeq' | 'problem'> | undefined {
-  if (!head) {
-    if (last.seq === 0 && !checkpoint) return undefined // nothing was ever written
-    return { problem: `log ends at seq ${last.seq} but audit_head is missing` }
-  }
   if (head.seq > last.seq) {
     return {
       firstBadSeq: last.seq + 1,
-      problem: `log ends at seq ${last.seq} but head records seq ${head.seq}: rows after ${last.seq} were removed`,
+      problem: `chain ends at seq ${last.seq} but its head records seq ${head.seq}: rows after ${last.seq} were removed`,
     }
   }
   if (head.seq < last.seq) {
     return {
       firstBadSeq: head.seq + 1,
-      problem: `log ends at seq ${last.seq} but head records seq ${head.seq}`,
+      problem: `chain ends at seq ${last.seq} but its head records seq ${head.seq}`,
     }
   }
   if (head.hash !== last.hash) {
-    return { firstBadSeq: last.seq, problem: `hash of seq ${last.seq} does not match the hash in audit_head` }
+    return { firstBadSeq: last.seq, problem: `hash of seq ${last.seq} does not match the hash in its head` }
   }
   return undefined
-}
-
-function readLink(db: SqliteDatabase, table: 'audit_head' | 'audit_checkpoint'): ChainLink | undefined {
-  if (!tableExists(db, table)) return undefined
-  return db.prepare<[], ChainLink>(`SELECT seq, hash FROM ${table} WHERE id = 1`).get()
 }

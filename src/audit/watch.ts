@@ -1,24 +1,27 @@
 import type { Clock } from '../clock.js'
+import type { ChainCursor } from '../storage/ports.js'
+import type { AppendListener } from './appender.js'
 import type { AuditQuery, ExchangeFilter } from './query.js'
 import type { StoredExchange } from './record.js'
-import type { AppendListener } from './sqlite_store.js'
 
 /** Where a watch delivers rows (a gRPC server stream, in the broker). */
 export interface WatchSink {
-  /** Queue one row; false when the sink's buffer is full (wait for `onceDrain`). */
-  write(row: StoredExchange): boolean
+  /** Queue one row (with the cursor just after it); false when the sink's buffer is full (wait for `onceDrain`). */
+  write(row: StoredExchange, cursor: ChainCursor): boolean
   onceDrain(resume: () => void): void
 }
 
 export interface WatchOptions {
   filter: ExchangeFilter
-  /** Deliver rows with seq greater than this. */
-  afterSeq: number
+  /** Deliver rows past this cursor (per chain). */
+  cursor: ChainCursor
+  /** Also look for rows of other processes this often (they do not announce their appends here). Default 1000 ms. */
+  pollMs?: number
   /** A paused watcher this many rows behind the head is dropped. */
   maxLag: number
   clock: Clock
   /** The watcher stopped reading and fell `lag` rows behind; it has been stopped. */
-  onDropped(cursor: number, lag: number): void
+  onDropped(cursor: ChainCursor, lag: number): void
   /** `until` has passed and every row before it was delivered; it has been stopped. */
   onComplete(): void
 }
@@ -31,8 +34,8 @@ const SCAN_ROWS = 256
 
 /**
  * A live tail of the log that never skips or repeats a row: it keeps one cursor (the last seq
- * examined) and always reads what follows it from the database. Appends only wake it up, so a
- * backfill, a burst, or rows written by another process (the CLI) are all read the same way.
+ * examined on each chain) and always reads what follows it from the database. Local appends wake
+ * it up at once; rows of other writer processes (the CLI, other replicas) are found by a poll.
  *
  * Memory per watcher is bounded by the sink's own buffer: when `write` returns false the watch
  * pauses and reads nothing more; if the log then runs more than `maxLag` rows ahead, the watcher
@@ -43,50 +46,79 @@ export class ExchangeWatch {
   readonly #sink: WatchSink
   readonly #options: WatchOptions
   readonly #unsubscribe: () => void
-  #cursor: number
+  readonly #poll: NodeJS.Timeout
+  #cursor: ChainCursor
   #paused = false
   #stopped = false
+  #pumping = false
+  #again = false
+  #behind = 0
 
   constructor(query: AuditQuery, source: AppendSource, sink: WatchSink, options: WatchOptions) {
     this.#query = query
     this.#sink = sink
     this.#options = options
-    this.#cursor = options.afterSeq
+    this.#cursor = { ...options.cursor }
     // subscribe before the first read: an append in between is then either read or announced
     this.#unsubscribe = source.onAppend((rows) => this.#onAppend(rows))
-    this.#pump()
+    this.#poll = setInterval(() => this.#wake(), options.pollMs ?? 1000)
+    this.#poll.unref()
+    this.#wake()
   }
 
-  /** The last seq examined: a reconnecting watcher passes it as after_seq. */
-  get cursor(): number {
-    return this.#cursor
+  /** Where a reconnecting watcher resumes. */
+  get cursor(): ChainCursor {
+    return { ...this.#cursor }
   }
 
   stop(): void {
     if (this.#stopped) return
     this.#stopped = true
+    clearInterval(this.#poll)
     this.#unsubscribe()
   }
 
   #onAppend(rows: StoredExchange[]): void {
     if (this.#stopped || rows.length === 0) return
     if (this.#paused) {
-      const lag = rows[rows.length - 1]!.seq - this.#cursor
-      if (lag > this.#options.maxLag) {
+      this.#behind += rows.length
+      if (this.#behind > this.#options.maxLag) {
         this.stop()
-        this.#options.onDropped(this.#cursor, lag)
+        this.#options.onDropped(this.cursor, this.#behind)
       }
       return
     }
-    this.#pump()
+    this.#wake()
   }
 
-  #pump(): void {
+  #wake(): void {
+    if (this.#stopped || this.#paused) return
+    if (this.#pumping) {
+      this.#again = true
+      return
+    }
+    this.#pumping = true
+    this.#pump()
+      .catch(() => {
+        // a failed read is retried on the next wake (append or poll)
+      })
+      .finally(() => {
+        this.#pumping = false
+        if (this.#again) {
+          this.#again = false
+          this.#wake()
+        }
+      })
+  }
+
+  async #pump(): Promise<void> {
     while (!this.#stopped && !this.#paused) {
-      const { rows, cursor } = this.#query.scan(this.#options.filter, this.#cursor, SCAN_ROWS)
+      const { rows, cursor } = await this.#query.scan(this.#options.filter, this.#cursor, SCAN_ROWS)
+      if (this.#stopped) return
       for (const row of rows) {
-        this.#cursor = row.seq
-        if (!this.#sink.write(row)) {
+        this.#cursor[row.node_id] = Math.max(this.#cursor[row.node_id] ?? 0, row.seq)
+        if (!this.#sink.write(row, this.#cursor)) {
+          this.#advance(cursor, rows, row)
           this.#pause()
           return
         }
@@ -101,11 +133,22 @@ export class ExchangeWatch {
     }
   }
 
+  /**
+   * Paused mid-scan: keep the cursor at the last row delivered on each chain that had rows after
+   * it, and take the scan's cursor for the chains whose rows were all delivered.
+   */
+  #advance(scanned: ChainCursor, rows: StoredExchange[], lastDelivered: StoredExchange): void {
+    const index = rows.indexOf(lastDelivered)
+    const undelivered = new Set(rows.slice(index + 1).map((r) => r.node_id))
+    for (const [node, seq] of Object.entries(scanned)) if (!undelivered.has(node)) this.#cursor[node] = seq
+  }
+
   #pause(): void {
     this.#paused = true
+    this.#behind = 0
     this.#sink.onceDrain(() => {
       this.#paused = false
-      this.#pump()
+      this.#wake()
     })
   }
 }

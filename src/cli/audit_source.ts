@@ -7,7 +7,6 @@ import {
   type ExchangeFilter,
   parseFilter,
   type RawExchangeFilter,
-  SqliteAuditStore,
   type StoredExchange,
   type VerifyChainResult,
   verifyChain,
@@ -17,12 +16,13 @@ import { BrokerError } from '../errors.js'
 import { findRevocationTargets, type RevokeInput } from '../exchange/admin.js'
 import type { AdminClient } from '../generated/keybroker/v1/Admin.js'
 import type { Exchange__Output } from '../generated/keybroker/v1/Exchange.js'
-import { SqliteRevocationStore } from '../issuer/revocations.js'
+import { RevocationList } from '../issuer/revocations.js'
 import { loadBrokerProto } from '../proto/load.js'
 import { exchangeFromWire } from '../server/exchange_wire.js'
-import type { SqliteDatabase } from '../storage/database.js'
+import type { ChainCursor, Storage } from '../storage/ports.js'
 import { brokerChannelCredentials, callFailed } from './admin_channel.js'
-import { CliExit, openStateDb } from './common.js'
+import { CliExit } from './common.js'
+import { openCliChain, openCliStorage } from './storage_access.js'
 
 /** Where operator commands read the log: the database file, or a running broker's Admin service. */
 export interface AuditSource {
@@ -44,7 +44,7 @@ export interface AuditSource {
   ): Promise<void>
   verify(): Promise<VerifyChainResult>
   revoke(input: RevokeInput): Promise<{ revoked: number; tokenIds: string[]; exchangeId: string }>
-  close(): void
+  close(): void | Promise<void>
 }
 
 export interface SourceOptions {
@@ -73,14 +73,14 @@ export function withSourceOptions(cmd: Command): Command {
     .addOption(new Option('--token-file <file>', 'admin workload JWT').env('KEYBROKER_TOKEN_FILE'))
 }
 
-export function openAuditSource(opts: SourceOptions, access: 'read' | 'write' = 'read'): AuditSource {
+export async function openAuditSource(opts: SourceOptions): Promise<AuditSource> {
   if (opts.address) {
     if (!opts.ca) throw new CliExit('--address needs --ca (and an admin --cert/--key or --token-file)')
     return new RemoteSource(opts)
   }
   if (!opts.config && !opts.db)
     throw new CliExit('give --db <file> or --config <file>, or --address for a running broker')
-  return new LocalSource(openStateDb(opts, access === 'read'))
+  return new LocalSource(await openCliStorage(opts))
 }
 
 const POLL_MS = 500
@@ -90,12 +90,12 @@ class LocalSource implements AuditSource {
   // pages are followed within this process only, so a per-process key is enough
   readonly #query: AuditQuery
 
-  constructor(private readonly db: SqliteDatabase) {
-    this.#query = new AuditQuery(db, randomBytes(32))
+  constructor(private readonly storage: Storage) {
+    this.#query = new AuditQuery(storage.reader, randomBytes(32))
   }
 
   async list(raw: RawExchangeFilter, limit: number, pageToken?: string) {
-    const page = this.#query.list(parse(raw), limit, pageToken)
+    const page = await this.#query.list(parse(raw), limit, pageToken)
     return { rows: page.rows, next: page.nextPageToken }
   }
 
@@ -106,10 +106,14 @@ class LocalSource implements AuditSource {
     options: { follow: boolean },
   ): Promise<void> {
     const filter = parse(raw)
-    let cursor =
-      afterSeq === 0 && filter.sinceMs !== undefined ? this.#query.seqBefore(filter.sinceMs) : afterSeq
+    let cursor: ChainCursor = {}
+    if (afterSeq > 0) {
+      const chains = Object.entries(await this.#query.cursorAt()).filter(([, seq]) => seq > 0)
+      if (chains.length > 1) throw new CliExit('--after-seq needs a log with one chain; this one has several')
+      cursor = { [chains[0]?.[0] ?? '']: afterSeq }
+    } else if (filter.sinceMs !== undefined) cursor = await this.#query.cursorAt(filter.sinceMs)
     for (;;) {
-      const { rows, cursor: next } = this.#query.scan(filter, cursor, SCAN_ROWS)
+      const { rows, cursor: next } = await this.#query.scan(filter, cursor, SCAN_ROWS)
       for (const row of rows) onRow(row)
       cursor = next
       if (rows.length === SCAN_ROWS) continue
@@ -120,49 +124,53 @@ class LocalSource implements AuditSource {
   }
 
   async verify() {
-    return verifyChain(this.db)
+    return verifyChain(this.storage.reader)
   }
 
-  /** Revoke straight in the file (broker down, or no admin cert at hand); the broker picks it up within seconds. */
+  /** Revoke straight in the database (broker down, or no admin cert at hand); a running broker applies it within a second. */
   async revoke(input: RevokeInput) {
     const clock = systemClock
-    const targets = findRevocationTargets(this.#query, input, Math.floor(clock.now() / 1000))
-    const revocations = new SqliteRevocationStore(this.db, clock)
-    const audit = new SqliteAuditStore(this.db, { clock })
-    const revoked = revocations.revoke(
-      targets.map((t) => ({
-        jti: t.tokenId,
-        expiresAt: t.expiresAt,
-        subject: t.subject ?? undefined,
-        reason: input.reason,
-      })),
-    )
-    const base = {
-      kind: 'revoke' as const,
-      decision: 'allow' as const,
-      subject: `local:${userInfo().username}`,
-      auth_method: 'local',
-      reason: input.reason || undefined,
-      detail: { method: 'keybroker revoke', ...(input.subject ? { target_subject: input.subject } : {}) },
+    const targets = await findRevocationTargets(this.#query, input, Math.floor(clock.now() / 1000))
+    const revocations = new RevocationList(this.storage.revocations, clock)
+    const chain = await openCliChain(this.storage)
+    try {
+      const revoked = await revocations.revoke(
+        targets.map((t) => ({
+          jti: t.tokenId,
+          expiresAt: t.expiresAt,
+          subject: t.subject ?? undefined,
+          issuer: t.issuer ?? undefined,
+          reason: input.reason,
+        })),
+      )
+      const base = {
+        kind: 'revoke' as const,
+        decision: 'allow' as const,
+        subject: `local:${userInfo().username}`,
+        auth_method: 'local',
+        reason: input.reason || undefined,
+        detail: { method: 'keybroker revoke', ...(input.subject ? { target_subject: input.subject } : {}) },
+      }
+      const rows = await Promise.all(
+        targets.length === 0
+          ? [chain.appender.append(base)]
+          : targets.map((t) =>
+              chain.appender.append({
+                ...base,
+                token_id: t.tokenId,
+                expires_at: t.expiresAt,
+                detail: { ...base.detail, token_subject: t.subject ?? '' },
+              }),
+            ),
+      )
+      return { revoked, tokenIds: targets.map((t) => t.tokenId), exchangeId: rows[0]!.id }
+    } finally {
+      await chain.close()
     }
-    const rows = await Promise.all(
-      targets.length === 0
-        ? [audit.append(base)]
-        : targets.map((t) =>
-            audit.append({
-              ...base,
-              token_id: t.tokenId,
-              expires_at: t.expiresAt,
-              detail: { ...base.detail, token_subject: t.subject ?? '' },
-            }),
-          ),
-    )
-    await audit.close()
-    return { revoked, tokenIds: targets.map((t) => t.tokenId), exchangeId: rows[0]!.id }
   }
 
   close() {
-    this.db.close()
+    return this.storage.close()
   }
 }
 

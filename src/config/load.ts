@@ -57,7 +57,23 @@ export function parseConfig(text: string, sourceFile: string): BrokerConfig {
   })
   const problems = [...schemaProblems, ...referenceProblems]
   if (problems.length > 0 || !result.success) throw new ConfigError(sourceFile, problems)
-  const config: BrokerConfig = { ...result.data, sourceFile }
+  const warnings: string[] = []
+  const data = result.data
+  let storagePath = data.storage.path
+  if (data.audit.path !== undefined) {
+    if (storagePath !== undefined && storagePath !== data.audit.path)
+      throw new ConfigError(sourceFile, ['audit.path: conflicts with storage.path; keep only storage.path'])
+    warnings.push('audit.path is deprecated: write storage.path instead (same meaning)')
+    storagePath = data.audit.path
+  }
+  storagePath ??= './data/keybroker.db'
+  const config: BrokerConfig = {
+    ...data,
+    audit: { ...data.audit, path: storagePath },
+    storage: { ...data.storage, path: storagePath },
+    sourceFile,
+    warnings,
+  }
   resolveFilePaths(config)
   return config
 }
@@ -85,7 +101,11 @@ function resolveFilePaths(config: BrokerConfig): void {
     config.tls.key_file = abs(config.tls.key_file)
     config.tls.client_ca_files = config.tls.client_ca_files.map(abs)
   }
-  if (config.audit.path !== ':memory:') config.audit.path = abs(config.audit.path)
+  if (config.storage.path !== ':memory:') config.storage.path = abs(config.storage.path)
+  config.audit.path = config.storage.path
+  if (config.storage.password_file) config.storage.password_file = abs(config.storage.password_file)
+  if (config.storage.checkpoint_file) config.storage.checkpoint_file = abs(config.storage.checkpoint_file)
+  if (config.storage.tls) config.storage.tls.ca_file = abs(config.storage.tls.ca_file)
   config.keys.kek_file = abs(config.keys.kek_file)
   for (const issuer of config.trust.oidc) if (issuer.ca_file) issuer.ca_file = abs(issuer.ca_file)
   for (const provider of Object.values(config.providers)) {

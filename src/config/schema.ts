@@ -215,10 +215,50 @@ export const configSchema = z.strictObject({
     .prefault(ALL_DEFAULTS),
   /** TLS for both listeners. Required to serve gRPC (mTLS is the default identity). */
   tls: tlsSchema.optional(),
+  /** This process's audit chain id; default `<hostname>-<random at start>`. A configured id is held by a lease. */
+  node_id: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-" only, at most 64')
+    .optional(),
+  storage: z
+    .strictObject({
+      /** sqlite (embedded, the default) or postgres (a cluster of replicas). */
+      driver: z.enum(['sqlite', 'postgres']).default('sqlite'),
+      /** sqlite: the database file (audit rows, signing keys, revocations). Default ./data/keybroker.db */
+      path: nonEmpty.optional(),
+      /** postgres: postgres://user@host:5432/db (keep the password in password_file). */
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL')
+        .optional(),
+      password_file: nonEmpty.optional(),
+      pool_size: z.number().int().min(1).max(200).default(10),
+      statement_timeout: duration('2s'),
+      /** Apply pending schema migrations at start (else `keybroker storage migrate`). */
+      auto_migrate: z.boolean().default(true),
+      /** Where signed audit checkpoints are appended (outside the database). */
+      checkpoint_file: nonEmpty.optional(),
+      tls: z.strictObject({ ca_file: nonEmpty }).optional(),
+    })
+    .prefault(ALL_DEFAULTS)
+    .superRefine((storage, ctx) => {
+      if (storage.driver === 'postgres' && !storage.url)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['url'],
+          message: 'driver postgres needs url (postgres://user@host:5432/db)',
+        })
+      if (storage.driver === 'sqlite' && storage.url)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['url'],
+          message: 'url is for driver postgres; sqlite uses path',
+        })
+    }),
   audit: z
     .strictObject({
-      /** SQLite file holding audit rows, signing keys and revocations. */
-      path: nonEmpty.default('./data/keybroker.db'),
+      /** Deprecated alias of storage.path. */
+      path: nonEmpty.optional(),
       /** Rows older than this many days are pruned behind a checkpoint. */
       retention_days: z.number().int().min(1).default(90),
       /** How long a write waits on a locked database before the call fails UNAVAILABLE. */
@@ -257,9 +297,16 @@ export const configSchema = z.strictObject({
   grants: z.array(grantSchema).default([]),
 })
 
-export type BrokerConfig = z.output<typeof configSchema> & {
+type ParsedConfig = z.output<typeof configSchema>
+
+export type BrokerConfig = Omit<ParsedConfig, 'audit' | 'storage'> & {
+  /** `audit.path` is resolved into storage.path (and kept here, for old callers, as the same file). */
+  audit: Omit<ParsedConfig['audit'], 'path'> & { path: string }
+  storage: ParsedConfig['storage'] & { path: string }
   /** Absolute path of the file this config came from (relative paths inside resolve against its folder). */
   sourceFile: string
+  /** Deprecations and risky settings worth a warning at start and in `config check`. */
+  warnings: string[]
 }
 export type GrantConfig = z.output<typeof grantSchema>
 export type AdminEntry = z.output<typeof adminEntrySchema>

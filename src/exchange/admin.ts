@@ -1,5 +1,6 @@
 import {
   type AuditQuery,
+  decodeCursor,
   type ExchangeFilter,
   type ExchangeRecord,
   type IssuedTokenRecord,
@@ -15,6 +16,7 @@ import type { CallerCredentials } from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
 import type { SigningKey } from '../issuer/key_store.js'
 import { isAdmin } from '../policy/admins.js'
+import type { ChainCursor } from '../storage/ports.js'
 import type { ExchangeSteps } from './steps.js'
 
 export type AdminMethod =
@@ -29,7 +31,7 @@ export interface AdminDeps {
   /** Subjects allowed to call Admin (config `admins`). */
   admins: () => readonly AdminEntry[]
   query: AuditQuery
-  verifyLog: () => VerifyChainResult
+  verifyLog: () => Promise<VerifyChainResult>
 }
 
 export interface ListExchangesInput extends RawExchangeFilter {
@@ -38,7 +40,10 @@ export interface ListExchangesInput extends RawExchangeFilter {
 }
 
 export interface WatchInput extends RawExchangeFilter {
+  /** single-chain logs: resume after this seq */
   afterSeq?: number
+  /** opaque cursor (Exchange.cursor); takes precedence over afterSeq */
+  cursor?: string
 }
 
 export interface RevokeInput {
@@ -89,7 +94,7 @@ export class AdminExchange {
     let page: ListPage
     try {
       const filter = parseFilter(input)
-      page = this.admin.query.list(filter, parseLimit(input.limit), input.pageToken || undefined)
+      page = await this.admin.query.list(filter, parseLimit(input.limit), input.pageToken || undefined)
     } catch (err) {
       throw await this.steps.refuse(base, err, started)
     }
@@ -106,7 +111,7 @@ export class AdminExchange {
     input: WatchInput,
   ): Promise<{
     filter: ExchangeFilter
-    afterSeq: number
+    cursor: ChainCursor
     exchangeId: string
     subject: string
     identity: Identity
@@ -116,15 +121,15 @@ export class AdminExchange {
       after_seq: input.afterSeq ?? 0,
     })
     let filter: ExchangeFilter
-    let afterSeq: number
+    let cursor: ChainCursor
     try {
       filter = parseFilter(input)
-      afterSeq = watchStart(this.admin.query, filter, input.afterSeq ?? 0)
+      cursor = await watchStart(this.admin.query, filter, input)
     } catch (err) {
       throw await this.steps.refuse(base, err, started)
     }
     const { id } = await this.steps.record(base, started)
-    return { filter, afterSeq, exchangeId: id, subject: identity.subject, identity }
+    return { filter, cursor, exchangeId: id, subject: identity.subject, identity }
   }
 
   async revokeTokens(creds: CallerCredentials, input: RevokeInput): Promise<RevokeResult> {
@@ -137,21 +142,31 @@ export class AdminExchange {
     }
     let targets: IssuedTokenRecord[]
     try {
-      targets = findRevocationTargets(this.admin.query, input, Math.floor(this.steps.deps.clock.now() / 1000))
+      targets = await findRevocationTargets(
+        this.admin.query,
+        input,
+        Math.floor(this.steps.deps.clock.now() / 1000),
+      )
     } catch (err) {
       throw await this.steps.refuse({ ...base, token_id: input.tokenId || undefined }, err, started)
     }
     const { deps } = this.steps
     // Revoke before recording: if the log then fails the caller sees UNAVAILABLE, but a token an
     // operator wanted dead is dead; the reverse order could leave it alive.
-    const added = deps.revocations.revoke(
-      targets.map((t) => ({
-        jti: t.tokenId,
-        expiresAt: t.expiresAt,
-        subject: t.subject ?? undefined,
-        reason: input.reason || undefined,
-      })),
-    )
+    let added: number
+    try {
+      added = await deps.revocations.revoke(
+        targets.map((t) => ({
+          jti: t.tokenId,
+          expiresAt: t.expiresAt,
+          subject: t.subject ?? undefined,
+          issuer: t.issuer ?? undefined,
+          reason: input.reason || undefined,
+        })),
+      )
+    } catch (err) {
+      throw await this.steps.refuse(base, unavailableStore(err), started)
+    }
     const rows =
       targets.length === 0
         ? [this.steps.record({ ...base, detail: { ...base.detail, revoked: 0 } }, started)]
@@ -172,7 +187,7 @@ export class AdminExchange {
 
   async verifyAuditLog(creds: CallerCredentials): Promise<VerifyChainResult & { exchangeId: string }> {
     const { base, started } = await this.#authorize(creds, 'VerifyAuditLog')
-    const result = this.admin.verifyLog()
+    const result = await this.admin.verifyLog()
     const { id } = await this.steps.record(
       {
         ...base,
@@ -181,6 +196,7 @@ export class AdminExchange {
           ok: result.ok,
           rows_checked: result.rowsChecked,
           ...(result.firstBadSeq !== undefined ? { first_bad_seq: result.firstBadSeq } : {}),
+          ...(result.firstBadNodeId !== undefined ? { first_bad_node_id: result.firstBadNodeId } : {}),
         },
       },
       started,
@@ -233,11 +249,11 @@ export class AdminExchange {
  * Which tokens a revocation names: the one token_id (NOT_FOUND unless this broker's log shows it
  * issued), or every unexpired token minted to `subject`. Shared with `keybroker revoke --db`.
  */
-export function findRevocationTargets(
+export async function findRevocationTargets(
   query: AuditQuery,
   input: RevokeInput,
   nowSec: number,
-): IssuedTokenRecord[] {
+): Promise<IssuedTokenRecord[]> {
   const tokenId = input.tokenId ?? ''
   const subject = input.subject ?? ''
   if (tokenId === '' && subject === '')
@@ -245,7 +261,7 @@ export function findRevocationTargets(
   if (tokenId !== '' && subject !== '')
     throw new BrokerError('ERR_INVALID_ARGUMENT', 'give token_id or subject, not both')
   if (tokenId !== '') {
-    const issued = query.issuedToken(tokenId)
+    const issued = await query.issuedToken(tokenId)
     if (!issued) {
       throw new BrokerError(
         'ERR_NOT_FOUND',
@@ -258,21 +274,43 @@ export function findRevocationTargets(
 }
 
 /**
- * after_seq > 0 resumes after that row; 0 means "from now", or from `since` when one is given.
- * A cursor beyond the head is refused: it cannot be a seq this log handed out.
+ * Where a watch starts: an opaque cursor resumes exactly; after_seq > 0 resumes a single-chain
+ * log after that row; otherwise "from now", or from `since` when one is given.
  */
-function watchStart(query: AuditQuery, filter: ExchangeFilter, afterSeq: number): number {
+async function watchStart(
+  query: AuditQuery,
+  filter: ExchangeFilter,
+  input: WatchInput,
+): Promise<ChainCursor> {
+  if (input.cursor) return decodeCursor(input.cursor)
+  const afterSeq = input.afterSeq ?? 0
   if (!Number.isSafeInteger(afterSeq) || afterSeq < 0)
     throw new BrokerError('ERR_INVALID_ARGUMENT', `after_seq: ${afterSeq} is not a seq (a whole number ≥ 0)`)
-  const head = query.headSeq()
-  if (afterSeq > head) {
-    throw new BrokerError(
-      'ERR_INVALID_ARGUMENT',
-      `after_seq: ${afterSeq} is beyond the newest exchange (seq ${head}); was it from another broker's log?`,
-    )
+  const now = await query.cursorAt()
+  if (afterSeq > 0) {
+    const chains = Object.entries(now).filter(([, seq]) => seq > 0)
+    if (chains.length > 1)
+      throw new BrokerError(
+        'ERR_INVALID_ARGUMENT',
+        'after_seq: this log has several chains (one per broker process); resume with the cursor of the last exchange seen',
+      )
+    const [node, head] = chains[0] ?? ['', 0]
+    if (afterSeq > head) {
+      throw new BrokerError(
+        'ERR_INVALID_ARGUMENT',
+        `after_seq: ${afterSeq} is beyond the newest exchange (seq ${head}); was it from another broker's log?`,
+      )
+    }
+    return { ...now, [node]: afterSeq }
   }
-  if (afterSeq > 0) return afterSeq
-  return filter.sinceMs !== undefined ? query.seqBefore(filter.sinceMs) : head
+  return filter.sinceMs !== undefined ? query.cursorAt(filter.sinceMs) : now
+}
+
+function unavailableStore(err: unknown): BrokerError {
+  if (err instanceof BrokerError) return err
+  return new BrokerError('ERR_AUDIT_UNAVAILABLE', `revocation store unavailable: ${(err as Error).message}`, {
+    cause: err,
+  })
 }
 
 /** The filters an admin used, for the audit row (non-secret by construction; bounded by the store). */
@@ -280,11 +318,15 @@ function filterDetail(input: RawExchangeFilter & { limit?: number }): Record<str
   const detail: Record<string, string | number> = {}
   const fields = [
     'subject',
+    'subject_prefix',
     'kind',
     'decision',
     'audience',
     'secret_name',
     'route',
+    'token_id',
+    'peer',
+    'run_id',
     'since',
     'until',
   ] as const

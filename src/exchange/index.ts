@@ -29,15 +29,14 @@ export type {
 export type { DelegateTokenInput } from './delegate.js'
 export type { FetchedSecret } from './fetch.js'
 export type { IssuedToken, IssueTokenInput } from './issue.js'
+export type { AuditAppender, ProxySecretSource, ResolvedSecret, RevocationPort } from './ports.js'
 export type {
   ProxyExchange,
   ProxyGrant,
   ProxyOutcome,
   ProxyRequest,
-  ProxySecretSource,
-  ResolvedSecret,
 } from './proxy.js'
-export { type AuditAppender, type ExchangeDeps, type ExchangeEvent, RecordedError } from './steps.js'
+export { type ExchangeDeps, type ExchangeEvent, RecordedError } from './steps.js'
 
 export interface WhoAmIResult {
   identity: Identity

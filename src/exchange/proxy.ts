@@ -10,21 +10,6 @@ import { evaluateProxyRequest } from '../policy/proxy_scopes.js'
 import { normalizeProxyPath } from './lib/proxy_path.js'
 import type { ExchangeSteps, RecordedError } from './steps.js'
 
-/** A configured secret's value as the proxy needs it (the shape of the broker's SecretResolver.get). */
-export interface ResolvedSecret {
-  value: Buffer
-  version?: string
-  expiresAt?: number
-  cache: 'hit' | 'miss' | 'stale'
-  provider: string
-  providerType: string
-}
-
-/** Where the proxy gets the key it injects; a name from `secrets:`, never from the caller. */
-export interface ProxySecretSource {
-  get(name: string, signal?: AbortSignal): Promise<ResolvedSecret>
-}
-
 /** One incoming proxy request, as split by the HTTP layer; nothing here is trusted yet. */
 export interface ProxyRequest {
   /** The raw path segment after `/proxy/`. */

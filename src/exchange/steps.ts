@@ -11,15 +11,10 @@ import type { Identity } from '../identity/identity.js'
 import type { CertificateIdentityCache } from '../identity/mtls.js'
 import { tokenFingerprint } from '../identity/oidc.js'
 import type { MintedToken } from '../issuer/mint.js'
-import type { SqliteRevocationStore } from '../issuer/revocations.js'
 import type { SigningKeys } from '../issuer/signing_keys.js'
 import type { Policy } from '../policy/policy.js'
 import type { SecretResolver } from '../providers/resolver.js'
-import type { ProxySecretSource } from './proxy.js'
-
-export interface AuditAppender {
-  append(record: ExchangeRecord): Promise<{ id: string; seq: number }>
-}
+import type { AuditAppender, ProxySecretSource, RevocationPort } from './ports.js'
 
 /** Everything an exchange needs; built once by the composition root (src/server/app.ts). */
 export interface ExchangeDeps {
@@ -32,7 +27,7 @@ export interface ExchangeDeps {
   certificates: CertificateIdentityCache
   workloadTokens?: () => WorkloadTokenVerifierLike | undefined
   /** Revoked token ids (checked when a broker token is presented back: proxy, delegation). */
-  revocations: SqliteRevocationStore
+  revocations: RevocationPort
   clock: Clock
   /** Configured secrets; absent → FetchSecret refuses every name exactly as it refuses an unknown one. */
   secrets?: Pick<SecretResolver, 'get' | 'describe'>

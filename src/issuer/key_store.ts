@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createPrivateKey, type KeyObject, randomBytes } from 'node:crypto'
 import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, type JWK } from 'jose'
 import { BrokerError } from '../errors.js'
-import type { SqliteDatabase } from '../storage/database.js'
+import type { KeyRows, SealedKeyRow } from '../storage/ports.js'
 
 export type SigningAlgorithm = 'ES256' | 'ES384' | 'EdDSA' | 'RS256' | 'PS256'
 
@@ -15,39 +15,23 @@ export interface SigningKey {
   createdAt: number
   /** unix ms: from here on it may sign; before that it is only published. */
   activatesAt: number
-}
-
-interface KeyRow {
-  kid: string
-  alg: string
-  public_jwk: string
-  private_key: Buffer
-  created_at: number
-  activates_at: number
+  /** unix ms: retired (compromised): neither signs nor is published */
+  retiredAt?: number
 }
 
 const IV_BYTES = 12
 const TAG_BYTES = 16
 
 /**
- * Signing keys at rest: one row per key, the PKCS#8 private key sealed with AES-256-GCM under
- * the KEK. The AAD binds kid, alg and public JWK, so editing any of them (or swapping rows)
- * makes decryption fail instead of yielding a key that signs under the wrong kid.
+ * Signing keys at rest: one row per key in the storage's `KeyRows`, the PKCS#8 private key sealed
+ * with AES-256-GCM under the KEK. The AAD binds kid, alg and public JWK, so editing any of them
+ * (or swapping rows) makes decryption fail instead of yielding a key that signs under the wrong kid.
  */
-export class SqliteKeyStore {
+export class SealedKeyStore {
   constructor(
-    private readonly db: SqliteDatabase,
+    private readonly rows: KeyRows,
     private readonly kek: Buffer,
-  ) {
-    db.exec(`CREATE TABLE IF NOT EXISTS signing_keys (
-      kid TEXT PRIMARY KEY,
-      alg TEXT NOT NULL,
-      public_jwk TEXT NOT NULL,
-      private_key BLOB NOT NULL,
-      created_at INTEGER NOT NULL,
-      activates_at INTEGER NOT NULL
-    )`)
-  }
+  ) {}
 
   /** Generate a key pair, persist it sealed, and return it ready to sign. */
   async generate(alg: SigningAlgorithm, createdAt: number, activatesAt: number): Promise<SigningKey> {
@@ -60,25 +44,28 @@ export class SqliteKeyStore {
     const pkcs8 = await exportPKCS8(pair.privateKey)
     const publicText = JSON.stringify(published)
     const sealed = seal(this.kek, Buffer.from(pkcs8), aad(kid, alg, publicText))
-    this.db
-      .prepare(
-        'INSERT INTO signing_keys (kid, alg, public_jwk, private_key, created_at, activates_at) VALUES (?, ?, ?, ?, ?, ?)',
-      )
-      .run(kid, alg, publicText, sealed, createdAt, activatesAt)
+    await this.rows.insert({
+      kid,
+      alg,
+      public_jwk: publicText,
+      sealed_private_key: sealed,
+      created_at: createdAt,
+      activates_at: activatesAt,
+      retired_at: null,
+    })
     return { kid, alg, publicJwk: published, privateKey: createPrivateKey(pkcs8), createdAt, activatesAt }
   }
 
   /** Every stored key, decrypted. `known` lets callers skip keys they already hold. */
   async load(known: ReadonlyMap<string, SigningKey> = new Map()): Promise<SigningKey[]> {
-    const rows = this.db
-      .prepare(
-        'SELECT kid, alg, public_jwk, private_key, created_at, activates_at FROM signing_keys ORDER BY activates_at',
-      )
-      .all() as KeyRow[]
     const keys: SigningKey[] = []
-    for (const row of rows) {
+    for (const row of await this.rows.list()) {
       const cached = known.get(row.kid)
-      if (cached && cached.activatesAt === row.activates_at) {
+      if (
+        cached &&
+        cached.activatesAt === row.activates_at &&
+        (cached.retiredAt ?? null) === row.retired_at
+      ) {
         keys.push(cached)
         continue
       }
@@ -87,11 +74,20 @@ export class SqliteKeyStore {
     return keys
   }
 
-  delete(kid: string): void {
-    this.db.prepare('DELETE FROM signing_keys WHERE kid = ?').run(kid)
+  delete(kid: string): Promise<void> {
+    return this.rows.delete(kid)
   }
 
-  private async open(row: KeyRow): Promise<SigningKey> {
+  retire(kid: string, atMs: number): Promise<boolean> {
+    return this.rows.markRetired(kid, atMs)
+  }
+
+  /** Serialize rotation decisions across every process sharing the database. */
+  withRotationLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.rows.withRotationLock(fn)
+  }
+
+  private async open(row: SealedKeyRow): Promise<SigningKey> {
     const corrupt = (why: string, cause?: unknown) =>
       new BrokerError(
         'ERR_KEY_STORE_CORRUPT',
@@ -100,7 +96,7 @@ export class SqliteKeyStore {
       )
     let pkcs8: Buffer
     try {
-      pkcs8 = unseal(this.kek, row.private_key, aad(row.kid, row.alg, row.public_jwk))
+      pkcs8 = unseal(this.kek, row.sealed_private_key, aad(row.kid, row.alg, row.public_jwk))
     } catch (cause) {
       throw corrupt('private key failed to decrypt', cause)
     }
@@ -121,6 +117,7 @@ export class SqliteKeyStore {
       privateKey,
       createdAt: row.created_at,
       activatesAt: row.activates_at,
+      ...(row.retired_at !== null ? { retiredAt: row.retired_at } : {}),
     }
   }
 }

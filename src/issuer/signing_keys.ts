@@ -1,7 +1,7 @@
 import type { JSONWebKeySet } from 'jose'
 import type { Clock } from '../clock.js'
 import { BrokerError } from '../errors.js'
-import type { SigningAlgorithm, SigningKey, SqliteKeyStore } from './key_store.js'
+import type { SealedKeyStore, SigningAlgorithm, SigningKey } from './key_store.js'
 
 export interface SigningKeysOptions {
   algorithm: SigningAlgorithm
@@ -27,24 +27,31 @@ export class SigningKeys {
   private ready = false
 
   constructor(
-    private readonly store: SqliteKeyStore,
+    private readonly store: SealedKeyStore,
     private readonly options: SigningKeysOptions,
   ) {}
 
   /** Load stored keys; create the first one (active at once) on a fresh database; rotate if due. */
   async init(): Promise<void> {
-    await this.reload()
-    if (this.keys.length === 0) {
-      const now = this.options.clock.now()
-      await this.store.generate(this.options.algorithm, now, now)
+    await this.store.withRotationLock(async () => {
       await this.reload()
-    }
+      if (this.live().length === 0) {
+        const now = this.options.clock.now()
+        await this.store.generate(this.options.algorithm, now, now)
+        await this.reload()
+      }
+    })
     await this.maintain()
     this.ready = true
   }
 
+  /** Keys that are not retired: the ones published, and the only ones that may sign. */
+  private live(): SigningKey[] {
+    return this.keys.filter((k) => k.retiredAt === undefined)
+  }
+
   get isReady(): boolean {
-    return this.ready && this.keys.length > 0
+    return this.ready && this.live().length > 0
   }
 
   /** Re-read the table (another process, e.g. `keybroker keys rotate`, may have added a key). */
@@ -57,13 +64,13 @@ export class SigningKeys {
   signingKey(): SigningKey {
     const now = this.options.clock.now()
     let current: SigningKey | undefined
-    for (const key of this.keys) if (key.activatesAt <= now) current = key // sorted by activatesAt
+    for (const key of this.keys) if (key.activatesAt <= now && key.retiredAt === undefined) current = key // sorted by activatesAt
     if (!current) throw new BrokerError('ERR_KEYS_UNAVAILABLE', 'no signing key is active yet')
     return current
   }
 
   jwks(): JSONWebKeySet {
-    return { keys: this.keys.map((k) => k.publicJwk) }
+    return { keys: this.live().map((k) => k.publicJwk) }
   }
 
   /** JWKS as served: computed once per key-set change, not per request. */
@@ -71,8 +78,31 @@ export class SigningKeys {
     return this.jwksJson
   }
 
+  /** Every stored key, retired ones included (operators list them). */
   list(): ReadonlyArray<SigningKey> {
     return this.keys
+  }
+
+  /** A retired key's tokens are refused by the broker's own checks too. */
+  isRetired(kid: string): boolean {
+    return this.keys.some((k) => k.kid === kid && k.retiredAt !== undefined)
+  }
+
+  /**
+   * Retire a compromised key: it stops signing and leaves JWKS at once. When it was the signer, a
+   * new key takes over immediately. Returns false when no such (unretired) key exists.
+   */
+  async retire(kid: string): Promise<boolean> {
+    return this.store.withRotationLock(async () => {
+      const now = this.options.clock.now()
+      const done = await this.store.retire(kid, now)
+      await this.reload()
+      if (done && !this.live().some((k) => k.activatesAt <= now)) {
+        await this.store.generate(this.options.algorithm, now, now)
+        await this.reload()
+      }
+      return done
+    })
   }
 
   /**
@@ -80,15 +110,29 @@ export class SigningKeys {
    * that cache JWKS see it first; `immediate` makes it sign at once (first key, tests, emergencies).
    */
   async rotate(options: { immediate?: boolean } = {}): Promise<SigningKey> {
-    const now = this.options.clock.now()
-    const activatesAt = options.immediate ? now : now + this.options.publishAheadMs
-    const key = await this.store.generate(this.options.algorithm, now, activatesAt)
-    await this.reload()
-    return key
+    return this.store.withRotationLock(async () => {
+      await this.reload()
+      const now = this.options.clock.now()
+      const activatesAt = options.immediate ? now : now + this.options.publishAheadMs
+      // An immediate key supersedes any pending one: a pending key would otherwise activate later
+      // and take over from the key the operator just forced in. Pending keys never signed.
+      if (options.immediate)
+        for (const pending of this.keys.filter((k) => k.activatesAt > now))
+          await this.store.delete(pending.kid)
+      const key = await this.store.generate(this.options.algorithm, now, activatesAt)
+      await this.reload()
+      return key
+    })
   }
 
   /** Periodic upkeep: schedule the next key when the current one nears rotation_period; drop expired keys. */
   async maintain(): Promise<void> {
+    await this.store.withRotationLock(() => this.#maintainLocked())
+  }
+
+  async #maintainLocked(): Promise<void> {
+    // re-read under the lock: another replica may have rotated a moment ago
+    await this.reload()
     const now = this.options.clock.now()
     const { rotationPeriodMs, publishAheadMs } = this.options
     const active = this.signingKey()
@@ -102,7 +146,7 @@ export class SigningKeys {
     for (let i = 0; i < this.keys.length - 1; i++) {
       const successor = this.keys[i + 1]!
       if (successor.activatesAt <= now && now > successor.activatesAt + keepFor)
-        this.store.delete(this.keys[i]!.kid)
+        await this.store.delete(this.keys[i]!.kid)
     }
     await this.reload()
   }

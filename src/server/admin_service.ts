@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js'
-import { type AppendSource, type AuditQuery, ExchangeWatch } from '../audit/index.js'
+import { type AppendSource, type AuditQuery, ExchangeWatch, encodeCursor } from '../audit/index.js'
 import type { Clock } from '../clock.js'
 import { BrokerError } from '../errors.js'
 import type { AdminExchange } from '../exchange/index.js'
@@ -18,7 +18,7 @@ export interface AdminServiceDeps {
   /** A watcher that stops reading is dropped once the log runs this many rows ahead of it. */
   watchMaxLag: number
   onUnexpected: (err: unknown) => void
-  onWatcherDropped: (info: { subject: string; cursor: number; lag: number }) => void
+  onWatcherDropped: (info: { subject: string; cursor: string; lag: number }) => void
 }
 
 export interface AdminService {
@@ -40,13 +40,16 @@ export function adminService(deps: AdminServiceDeps): AdminService {
     ListExchanges: unary(async (call) => {
       const req = call.request
       const page = await admin.listExchanges(creds(call), { ...req, pageToken: req.page_token })
-      return { exchanges: page.rows.map(exchangeToWire), next_page_token: page.nextPageToken ?? '' }
+      return {
+        exchanges: page.rows.map((row) => exchangeToWire(row)),
+        next_page_token: page.nextPageToken ?? '',
+      }
     }, onUnexpected),
 
     WatchExchanges: (call) => {
       const req = call.request
-      admin.openWatch(creds(call), { ...req, afterSeq: Number(req.after_seq) }).then(
-        ({ filter, afterSeq, exchangeId, subject, identity }) => {
+      admin.openWatch(creds(call), { ...req, afterSeq: Number(req.after_seq), cursor: req.cursor }).then(
+        ({ filter, cursor, exchangeId, subject, identity }) => {
           if (call.cancelled) return
           const metadata = new grpc.Metadata()
           metadata.set('keybroker-exchange-id', exchangeId)
@@ -58,21 +61,22 @@ export function adminService(deps: AdminServiceDeps): AdminService {
             deps.query,
             deps.log,
             {
-              write: (row) => call.write(exchangeToWire(row)),
+              write: (row, at) => call.write(exchangeToWire(row, at)),
               onceDrain: (resume) => call.once('drain', resume),
             },
             {
               filter,
-              afterSeq,
+              cursor,
               maxLag: deps.watchMaxLag,
               clock: deps.clock,
-              onDropped: (cursor, lag) => {
+              onDropped: (at, lag) => {
                 open.delete(watch)
-                deps.onWatcherDropped({ subject, cursor, lag })
+                const resume = encodeCursor(at)
+                deps.onWatcherDropped({ subject, cursor: resume, lag })
                 fail(
                   new BrokerError(
                     'ERR_WATCHER_TOO_SLOW',
-                    `watcher stopped reading and fell ${lag} exchanges behind (limit ${deps.watchMaxLag}); reconnect with after_seq=${cursor}`,
+                    `watcher stopped reading and fell ${lag} exchanges behind (limit ${deps.watchMaxLag}); reconnect with cursor=${resume}`,
                   ),
                 )
               },
@@ -119,6 +123,7 @@ export function adminService(deps: AdminServiceDeps): AdminService {
         first_bad_seq: result.firstBadSeq ?? 0,
         first_bad_id: result.firstBadId ?? '',
         problem: result.problem ?? '',
+        first_bad_node_id: result.firstBadNodeId ?? '',
       }
     }, onUnexpected),
 
@@ -140,7 +145,7 @@ export function adminService(deps: AdminServiceDeps): AdminService {
         end(
           new BrokerError(
             'ERR_SHUTTING_DOWN',
-            `broker is shutting down; reconnect to another broker with after_seq=${watch.cursor}`,
+            `broker is shutting down; reconnect to another broker with cursor=${encodeCursor(watch.cursor)}`,
           ),
         )
       }

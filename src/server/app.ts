@@ -1,21 +1,23 @@
 import { createSecureContext } from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import { type Logger, pino } from 'pino'
-import { AuditQuery, AuditRetention, SqliteAuditStore, verifyChain } from '../audit/index.js'
+import { type AuditQuery, AuditRetention, type ChainAppender, verifyChain } from '../audit/index.js'
+import { AuditQuery as AuditQueryImpl } from '../audit/query.js'
 import { type Clock, systemClock } from '../clock.js'
 import type { BrokerConfig } from '../config/index.js'
 import { Exchange, type ExchangeEvent, type ProxySecretSource } from '../exchange/index.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
 import { WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
-import { SqliteKeyStore } from '../issuer/key_store.js'
-import { SqliteRevocationStore } from '../issuer/revocations.js'
+import { SealedKeyStore } from '../issuer/key_store.js'
+import { RevocationList } from '../issuer/revocations.js'
 import { SigningKeys } from '../issuer/signing_keys.js'
 import { Policy } from '../policy/policy.js'
 import { loadBrokerProto } from '../proto/load.js'
 import { PROXY_PREFIX, proxyHandler, UpstreamPool } from '../proxy/index.js'
-import { openDatabase, type SqliteDatabase } from '../storage/database.js'
+import type { Storage } from '../storage/ports.js'
 import { adminService } from './admin_service.js'
+import { type AuditLogView, auditLogView } from './audit_view.js'
 import { brokerHandlers } from './broker_service.js'
 import { ConfigReloader, type ReloadResult } from './config_reload.js'
 import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './config_wiring.js'
@@ -23,6 +25,8 @@ import { type GrpcListener, listenGrpcTls, type TlsMaterial } from './grpc_liste
 import { type HttpListener, listenHttp, sendJson } from './http_listener.js'
 import { BrokerMetrics } from './metrics.js'
 import { secretResolverFromConfig } from './providers_from_config.js'
+import { Readiness } from './readiness.js'
+import { openBrokerStorage } from './storage_wiring.js'
 
 export interface StartOptions {
   clock?: Clock
@@ -41,10 +45,16 @@ export interface RunningBroker {
   grpcPort: number
   httpPort: number
   config: BrokerConfig
-  db: SqliteDatabase
-  audit: SqliteAuditStore
+  storage: Storage
+  /** This process's audit chain. */
+  nodeId: string
+  audit: ChainAppender
+  query: AuditQuery
+  /** Reads over the whole log (every chain), newest last: for operators' tools and tests. */
+  log: AuditLogView
   keys: SigningKeys
-  revocations: SqliteRevocationStore
+  revocations: RevocationList
+  readiness: Readiness
   /**
    * Re-read and validate the config file; when valid, swap in its policy (grants, admins) for the next
    * call. A config with any problem is refused and the running one keeps serving.
@@ -62,6 +72,7 @@ export interface RunningBroker {
 /** Largest request message accepted; far above any legitimate request, far below memory trouble. */
 const MAX_REQUEST_BYTES = 1024 * 1024
 const KEY_RELOAD_MS = 10_000
+const REVOCATION_POLL_MS = 1000
 const KEY_MAINTENANCE_MS = 60_000
 const TLS_POLL_MS = 30_000
 const RETENTION_INTERVAL_MS = 10 * 60_000
@@ -72,14 +83,16 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
   const logger = options.logger ?? pino({ level: process.env.KEYBROKER_LOG_LEVEL ?? 'info' })
   const tlsMaterial = readTlsMaterial(config)
   const kek = loadOrCreateKek(config.keys.kek_file)
-  const db = openDatabase(config.audit.path, { busyTimeoutMs: config.audit.write_timeout * 1000 })
+  for (const warning of config.warnings ?? []) logger.warn({ config: config.sourceFile }, warning)
+  const opened = await openBrokerStorage(config, { clock, logger })
+  const { storage, appender: audit, nodeId } = opened
+  const closeOnFailure: Array<() => unknown> = []
   try {
-    const audit = new SqliteAuditStore(db, { clock, writeTimeoutMs: config.audit.write_timeout * 1000 })
     // The swappable part of the config: replaced whole by reload, read per call.
     const live = { config, policy: new Policy(config) }
     const maxTokenLifetimeMs = () =>
       Math.max(3600, ...live.config.grants.flatMap((g) => g.tokens.map((t) => t.max_ttl))) * 1000
-    const keys = new SigningKeys(new SqliteKeyStore(db, kek), {
+    const keys = new SigningKeys(new SealedKeyStore(storage.keys, kek), {
       algorithm: config.keys.algorithm,
       rotationPeriodMs: config.keys.rotation_period * 1000,
       publishAheadMs: config.keys.publish_ahead * 1000,
@@ -87,9 +100,20 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       clock,
     })
     await keys.init()
-    const revocations = new SqliteRevocationStore(db, clock)
-    const query = new AuditQuery(db, pageTokenKey(kek))
-    const retention = new AuditRetention(audit, { clock, retentionDays: config.audit.retention_days })
+    const revocations = new RevocationList(storage.revocations, clock)
+    await revocations.refresh()
+    const query = new AuditQueryImpl(storage.reader, pageTokenKey(kek))
+    const retention = new AuditRetention(storage.reader, storage.pruner, {
+      clock,
+      retentionDays: config.audit.retention_days,
+    })
+    const readiness = new Readiness({
+      clock,
+      storage,
+      appendHealth: audit.health,
+      keysReady: () => keys.isReady,
+    })
+    closeOnFailure.push(() => readiness.stop())
     const metrics = new BrokerMetrics({
       signingKeyAgeMs: () => (keys.isReady ? clock.now() - keys.signingKey().activatesAt : undefined),
       revokedLive: () => revocations.liveCount(),
@@ -151,7 +175,11 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       brokerHandlers({ exchange, listener: () => grpcListener, onUnexpected }),
     )
     const admin = adminService({
-      admin: exchange.admin({ admins: () => live.config.admins, query, verifyLog: () => verifyChain(db) }),
+      admin: exchange.admin({
+        admins: () => live.config.admins,
+        query,
+        verifyLog: () => verifyChain(storage.reader),
+      }),
       query,
       log: audit,
       clock,
@@ -165,6 +193,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     })
     server.addService(proto.keybroker.v1.Admin.service, admin.handlers)
 
+    closeOnFailure.push(() => {
+      grpcListener?.destroy()
+      server.forceShutdown()
+    })
     const grpcAddress = splitHostPort(config.listen.grpc)
     let grpcPort: number
     if (tlsMaterial) {
@@ -197,20 +229,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       )
     }
 
-    // Readiness writes for real: a lock check alone reports ready on a file the disk refuses to write.
-    db.exec(
-      'CREATE TABLE IF NOT EXISTS readiness_probe (id INTEGER PRIMARY KEY CHECK (id = 1), ts INTEGER NOT NULL)',
-    )
-    const probe = db.prepare('INSERT OR REPLACE INTO readiness_probe (id, ts) VALUES (1, ?)')
-    const ready = () => {
-      if (!keys.isReady) return 'signing keys not loaded'
-      try {
-        probe.run(clock.now())
-        return undefined
-      } catch (err) {
-        return `audit database not writable: ${(err as { code?: string }).code ?? 'error'}`
-      }
-    }
+    const ready = () => readiness.problem()
     const httpAddress = splitHostPort(config.listen.http)
     const httpListener: HttpListener = await listenHttp(
       httpAddress.host,
@@ -267,15 +286,20 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         throw err
       }
     }
+    // Revocations written by the CLI or another replica apply within a second; a retired key
+    // (an event with kid) is dropped from the key set at once.
+    const revocationFeed = revocations.subscribe(revocations.cursor, (event) => {
+      if (event.kid) keys.reload().catch((err) => logger.error({ err }, 'signing key reload failed'))
+    })
     const timers = [
+      setInterval(
+        () => revocations.refresh().catch((err) => logger.error({ err }, 'revocation list refresh failed')),
+        REVOCATION_POLL_MS,
+      ),
       setInterval(() => {
         keys.reload().catch((err) => logger.error({ err }, 'signing key reload failed'))
-        // the CLI may revoke against the file directly; pick its rows up
-        try {
-          revocations.refresh()
-        } catch (err) {
-          logger.error({ err }, 'revocation list refresh failed')
-        }
+        // the CLI and other replicas revoke too; pick their rows up
+        revocations.refresh().catch((err) => logger.error({ err }, 'revocation list refresh failed'))
       }, KEY_RELOAD_MS),
       setInterval(
         () => keys.maintain().catch((err) => logger.error({ err }, 'signing key rotation failed')),
@@ -331,7 +355,13 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     }
 
     logger.info(
-      { grpc_port: grpcPort, http_port: httpListener.port, tls: Boolean(tlsMaterial) },
+      {
+        grpc_port: grpcPort,
+        http_port: httpListener.port,
+        tls: Boolean(tlsMaterial),
+        node_id: nodeId,
+        storage: `${storage.driver}:${storage.location}`,
+      },
       'keybroker serving',
     )
 
@@ -339,6 +369,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     const close = () => {
       closing ??= (async () => {
         for (const t of timers) clearInterval(t)
+        revocationFeed.close()
         reloader.stop()
         grpcListener?.stopAccepting()
         admin.closeWatches()
@@ -357,10 +388,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         grpcListener?.destroy()
         await httpListener.close()
         await upstreams.close()
-        await audit.close()
+        readiness.stop()
         await workloadTokens?.close()
         await secrets.close()
-        db.close()
+        await opened.close()
         logger.info('keybroker stopped')
       })()
       return closing
@@ -369,10 +400,14 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       grpcPort,
       httpPort: httpListener.port,
       config,
-      db,
+      storage,
+      nodeId,
       audit,
+      query,
+      log: auditLogView(storage),
       keys,
       revocations,
+      readiness,
       reload,
       reloadTls: () => reloadTls('api'),
       metrics,
@@ -381,7 +416,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     }
     return running
   } catch (err) {
-    db.close()
+    for (const undo of closeOnFailure) undo()
+    await opened.close().catch(() => {})
     throw err
   }
 }

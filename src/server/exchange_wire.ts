@@ -1,8 +1,9 @@
-import type { StoredExchange } from '../audit/index.js'
+import { encodeCursor, type StoredExchange } from '../audit/index.js'
 import type { Exchange, Exchange__Output } from '../generated/keybroker/v1/Exchange.js'
+import type { ChainCursor } from '../storage/ports.js'
 
 /** An audit row as the `Exchange` message (proto3: absent = '' or 0; detail as JSON text). */
-export function exchangeToWire(row: StoredExchange): Exchange {
+export function exchangeToWire(row: StoredExchange, cursor?: ChainCursor): Exchange {
   return {
     seq: row.seq,
     id: row.id,
@@ -26,6 +27,13 @@ export function exchangeToWire(row: StoredExchange): Exchange {
     prev_hash: row.prev_hash,
     hash: row.hash,
     detail: row.detail ? JSON.stringify(row.detail) : '',
+    node_id: row.node_id,
+    run_id: row.run_id ?? '',
+    tool_call_id: row.tool_call_id ?? '',
+    approval_id: row.approval_id ?? '',
+    trace_id: row.trace_id ?? '',
+    grant_name: row.grant_name ?? '',
+    cursor: cursor ? encodeCursor(cursor) : '',
   }
 }
 
@@ -42,6 +50,7 @@ export function exchangeFromWire(message: Exchange__Output): StoredExchange {
     }
   }
   return {
+    node_id: message.node_id,
     seq: Number(message.seq),
     id: message.id,
     ts: Number(message.ts_ms),
@@ -64,5 +73,10 @@ export function exchangeFromWire(message: Exchange__Output): StoredExchange {
     prev_hash: message.prev_hash,
     hash: message.hash,
     detail,
+    run_id: text(message.run_id),
+    tool_call_id: text(message.tool_call_id),
+    approval_id: text(message.approval_id),
+    trace_id: text(message.trace_id),
+    grant_name: text(message.grant_name),
   }
 }

@@ -16,9 +16,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
-import { SqliteAuditStore } from '../../src/audit/index.js'
-import { ensureAuditSchema } from '../../src/audit/lib/schema.js'
-import { openDatabase } from '../../src/storage/database.js'
+import { ChainAppender } from '../../src/audit/index.js'
+import { BINARY_VERSION } from '../../src/storage/migrations.js'
+import { openStorage } from '../../src/storage/open.js'
+import { openDatabase, openSqliteStorage } from '../../src/storage/sqlite/index.js'
 import { ADMIN, BILLING, baseConfigYaml, REPO_ROOT } from '../fixtures/broker.js'
 import { TestPki } from '../fixtures/pki.js'
 import { FakeVault } from '../fixtures/vault_server.js'
@@ -432,17 +433,20 @@ const SUBJECTS = Array.from({ length: 1000 }, (_, i) => `spiffe://example.org/ns
  * Grow the audit table to `total` rows with raw inserts in one transaction (indexes rebuilt after).
  * Starts after the newest row: the broker measured on the smaller table appended its own admin rows.
  */
-function fillAudit(path: string, total: number): void {
+async function fillAudit(path: string, total: number): Promise<void> {
+  const storage = await openSqliteStorage({ driver: 'sqlite', path, busyTimeoutMs: 5000 })
+  await storage.migrate(BINARY_VERSION)
+  await storage.close()
   const db = openDatabase(path)
   db.pragma('synchronous = OFF')
-  ensureAuditSchema(db)
-  const from = db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM exchanges').get()!.seq ?? 0
-  for (const index of ['exchanges_subject_seq', 'exchanges_kind_seq', 'exchanges_ts', 'exchanges_token_id'])
-    db.exec(`DROP INDEX IF EXISTS ${index}`)
+  const from =
+    db
+      .prepare<[], { seq: number | null }>("SELECT max(seq) AS seq FROM exchanges WHERE node_id = 'bench'")
+      .get()!.seq ?? 0
   const insert =
-    db.prepare(`INSERT INTO exchanges (seq, id, ts, kind, subject, auth_method, issuer, peer, cert_thumbprint,
+    db.prepare(`INSERT INTO exchanges (node_id, seq, form, id, ts, kind, subject, auth_method, issuer, peer, cert_thumbprint,
     audience, scopes, ttl, decision, token_id, expires_at, latency_us, detail, prev_hash, hash)
-    VALUES (?, ?, ?, 'issue', ?, 'mtls', 'spiffe://example.org', '127.0.0.1:50000', ?, 'payments-api', 'payments:read',
+    VALUES ('bench', ?, 2, ?, ?, 'issue', ?, 'mtls', 'spiffe://example.org', '127.0.0.1:50000', ?, 'payments-api', 'payments:read',
     300, 'allow', ?, ?, 150, '{"grant":"billing","capped":false}', ?, ?)`)
   const hash = 'ab'.repeat(32)
   const thumb = 'x'.repeat(43)
@@ -463,10 +467,10 @@ function fillAudit(path: string, total: number): void {
       )
     }
     db.prepare(
-      'INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq',
+      `INSERT INTO audit_heads (node_id, seq, hash, created_at, updated_at) VALUES ('bench', ?, ?, 0, 0)
+       ON CONFLICT (node_id) DO UPDATE SET seq = excluded.seq`,
     ).run(total, hash)
   })()
-  ensureAuditSchema(db)
   db.close()
 }
 
@@ -477,7 +481,7 @@ if (wanted('list')) {
   const listConfig = brokerConfig({ auditPath: path })
   for (const size of [100_000, LIST_ROWS]) {
     const t0 = Date.now()
-    fillAudit(path, size)
+    await fillAudit(path, size)
     log(`  ${size.toLocaleString('en')} audit rows written in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     const name = `growth: ListExchanges by subject, ${size.toLocaleString('en')} rows`
     const broker = await startBrokerProcess(listConfig, `list-${size}`)
@@ -538,11 +542,28 @@ if (wanted('rss')) {
 // ---------- 9. audit append in isolation ----------
 
 if (wanted('audit')) {
-  log('audit: SqliteAuditStore.append, durable (WAL, synchronous=FULL)')
-  for (const appenders of [64, 1000]) {
+  log('audit: ChainAppender.append, durable (SQLite WAL synchronous=FULL; PostgreSQL when reachable)')
+  const pgUrl = process.env.KEYBROKER_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+  for (const [driver, appenders] of [
+    ['sqlite', 64],
+    ['sqlite', 1000],
+    ['postgres', 64],
+    ['postgres', 1000],
+  ] as const) {
     const path = join(work, `append-${appenders}.db`)
-    const db = openDatabase(path)
-    const store = new SqliteAuditStore(db)
+    const storage = await openStorage(
+      driver === 'sqlite'
+        ? { driver, path, busyTimeoutMs: 2000 }
+        : { driver, url: pgUrl, poolSize: 10, statementTimeoutMs: 5000 },
+    ).catch((err: Error) => {
+      log(`  ${driver}: skipped (${err.message})`)
+      return undefined
+    })
+    if (!storage) continue
+    await storage.migrate(BINARY_VERSION)
+    const nodeId = `bench-${driver}-${appenders}-${Date.now()}`
+    await storage.leases.acquire(nodeId, 'bench', 600_000)
+    const store = new ChainAppender(storage.chains, { nodeId, writeTimeoutMs: 10_000 })
     const record = () =>
       store.append({
         kind: 'issue',
@@ -562,7 +583,12 @@ if (wanted('audit')) {
       })
     // `appenders` callers each awaiting their own append: how the broker drives the store.
     const burst = () => Promise.all(Array.from({ length: appenders }, record))
-    await inProcess('audit', `audit append, ${appenders} concurrent appenders`, burst, SECONDS * 1000)
+    await inProcess(
+      'audit',
+      `audit append (${driver}), ${appenders} concurrent appenders`,
+      burst,
+      SECONDS * 1000,
+    )
     const row = rows.at(-1)!
     row.rps = row.rps! * appenders
     row.cpuUsPerReq = row.cpuUsPerReq! / appenders
@@ -571,7 +597,7 @@ if (wanted('audit')) {
     row.note = 'latency columns: one burst (one group commit)'
     log(`  ${row.value}`)
     await store.close()
-    db.close()
+    await storage.close()
   }
 }
 

@@ -71,16 +71,12 @@ function positiveInt(value: string): number {
   return n
 }
 
-async function withSource<T>(
-  opts: SourceOptions,
-  run: (source: AuditSource) => Promise<T>,
-  access: 'read' | 'write' = 'read',
-): Promise<T> {
-  const source = openAuditSource(opts, access)
+async function withSource<T>(opts: SourceOptions, run: (source: AuditSource) => Promise<T>): Promise<T> {
+  const source = await openAuditSource(opts)
   try {
     return await run(source)
   } finally {
-    source.close()
+    await source.close()
   }
 }
 

@@ -15,21 +15,25 @@ export function registerRevokeCommand(program: Command): void {
   ).action(async (opts: SourceOptions & { tokenId?: string; subject?: string; reason?: string }) => {
     if (Boolean(opts.tokenId) === Boolean(opts.subject))
       throw new CliExit('give exactly one of --token-id or --subject')
-    const source = openAuditSource(opts, 'write')
+    const source = await openAuditSource(opts)
     try {
       const result = await source.revoke({
         tokenId: opts.tokenId,
         subject: opts.subject,
         reason: opts.reason,
       })
+      const already = result.tokenIds.length - result.revoked
+      const when = opts.address
+        ? 'in effect now'
+        : 'a running broker applies it within 1 s (it polls the revocation list every second)'
       process.stdout.write(
-        `revoked ${result.revoked} new token(s)${result.tokenIds.length ? `: ${result.tokenIds.join(' ')}` : ''} (audit ${result.exchangeId})\n`,
+        `revoked ${result.tokenIds.length} token(s)${result.tokenIds.length ? `: ${result.tokenIds.join(' ')}` : ''}${already > 0 ? ` (${already} of them already revoked)` : ''}; ${when} (audit ${result.exchangeId})\n`,
       )
     } catch (err) {
       if (err instanceof BrokerError) throw new CliExit(`keybroker: ${err.message}`)
       throw err
     } finally {
-      source.close()
+      await source.close()
     }
   })
 }

@@ -25,6 +25,13 @@ export interface Exchange {
   'prev_hash'?: (string);
   'hash'?: (string);
   'detail'?: (string);
+  'node_id'?: (string);
+  'run_id'?: (string);
+  'tool_call_id'?: (string);
+  'approval_id'?: (string);
+  'trace_id'?: (string);
+  'grant_name'?: (string);
+  'cursor'?: (string);
 }
 
 export interface Exchange__Output {
@@ -50,4 +57,11 @@ export interface Exchange__Output {
   'prev_hash': (string);
   'hash': (string);
   'detail': (string);
+  'node_id': (string);
+  'run_id': (string);
+  'tool_call_id': (string);
+  'approval_id': (string);
+  'trace_id': (string);
+  'grant_name': (string);
+  'cursor': (string);
 }

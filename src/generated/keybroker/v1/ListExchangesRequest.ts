@@ -12,6 +12,10 @@ export interface ListExchangesRequest {
   'audience'?: (string);
   'secret_name'?: (string);
   'route'?: (string);
+  'token_id'?: (string);
+  'peer'?: (string);
+  'run_id'?: (string);
+  'subject_prefix'?: (string);
 }
 
 export interface ListExchangesRequest__Output {
@@ -25,4 +29,8 @@ export interface ListExchangesRequest__Output {
   'audience': (string);
   'secret_name': (string);
   'route': (string);
+  'token_id': (string);
+  'peer': (string);
+  'run_id': (string);
+  'subject_prefix': (string);
 }

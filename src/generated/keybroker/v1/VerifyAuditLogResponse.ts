@@ -8,6 +8,7 @@ export interface VerifyAuditLogResponse {
   'first_bad_seq'?: (number | string | Long);
   'first_bad_id'?: (string);
   'problem'?: (string);
+  'first_bad_node_id'?: (string);
 }
 
 export interface VerifyAuditLogResponse__Output {
@@ -16,4 +17,5 @@ export interface VerifyAuditLogResponse__Output {
   'first_bad_seq': (number);
   'first_bad_id': (string);
   'problem': (string);
+  'first_bad_node_id': (string);
 }

@@ -12,6 +12,11 @@ export interface WatchExchangesRequest {
   'audience'?: (string);
   'secret_name'?: (string);
   'route'?: (string);
+  'token_id'?: (string);
+  'peer'?: (string);
+  'run_id'?: (string);
+  'subject_prefix'?: (string);
+  'cursor'?: (string);
 }
 
 export interface WatchExchangesRequest__Output {
@@ -24,4 +29,9 @@ export interface WatchExchangesRequest__Output {
   'audience': (string);
   'secret_name': (string);
   'route': (string);
+  'token_id': (string);
+  'peer': (string);
+  'run_id': (string);
+  'subject_prefix': (string);
+  'cursor': (string);
 }

@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads'
-import type { WriterRequest, WriterWorkerData } from '../writer_worker.js'
-import type { BatchOutcome, RowValues, WriteFailure } from './chain_writer.js'
+import type { WriteFailure, WriteJob, WriteResult } from './write_jobs.js'
+import type { WriterRequest, WriterWorkerData } from './writer_worker.js'
 
 export interface WriterThreadOptions {
   /** The database file; the thread opens its own connection to it. */
@@ -11,11 +11,16 @@ export interface WriterThreadOptions {
   writeTimeoutMs: number
 }
 
-type WriterReply = { ready: true } | { failed: WriteFailure } | { id: number; outcome: BatchOutcome }
+type WriterReply = { ready: true } | { failed: WriteFailure } | { id: number; result: WriteResult }
 
-interface InFlight {
+interface Queued {
+  job: WriteJob
+  timeoutMs: number
+  settle: (result: WriteResult) => void
+}
+
+interface InFlight extends Queued {
   id: number
-  settle: (outcome: BatchOutcome) => void
   timer: NodeJS.Timeout | undefined
 }
 
@@ -28,11 +33,11 @@ const MAX_DEADLINE_MARGIN_MS = 500
 // bench) it is the .ts file, and the worker registers tsx itself: Node 20 does not apply the
 // parent's `--import tsx` hooks to a worker's entry module.
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
-const WORKER_URL = new URL(`../writer_worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url)
+const WORKER_URL = new URL(`./writer_worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url)
 
 /**
- * The main-thread end of the audit writer thread: one batch in flight at a time, each bounded by
- * `writeTimeoutMs`. better-sqlite3 is synchronous, so a hung disk would hang the thread that
+ * The main-thread end of the SQLite writer thread: jobs run one at a time in arrival order, each
+ * bounded by its own timeout. better-sqlite3 is synchronous, so a hung disk would hang the thread that
  * commits; here that is the worker, and the deadline is enforced from outside it. A batch past its
  * deadline fails and the worker is abandoned (terminated; a new one starts on the next write).
  * Abandoning cannot fork the chain (each transaction reads the head from the file), but a batch
@@ -46,6 +51,7 @@ export class WriterThread {
   #port: MessagePort | undefined
   #ready = false
   #inFlight: InFlight | undefined
+  readonly #queue: Queued[] = []
   #nextId = 1
 
   constructor(options: WriterThreadOptions) {
@@ -55,17 +61,24 @@ export class WriterThread {
     this.#start()
   }
 
-  /** Commit one batch; never rejects (a failure is an outcome). One call at a time. */
-  write(rows: RowValues[]): Promise<BatchOutcome> {
-    if (this.#inFlight) throw new Error('WriterThread.write: a batch is already in flight')
-    if (!this.#worker) this.#start()
-    return new Promise<BatchOutcome>((resolve) => {
-      const inFlight: InFlight = { id: this.#nextId++, settle: resolve, timer: undefined }
-      this.#inFlight = inFlight
-      this.#arm(this.#ready ? this.#options.writeTimeoutMs : this.#options.writeTimeoutMs + STARTUP_GRACE_MS)
-      this.#port!.ref()
-      this.#port!.postMessage({ id: inFlight.id, rows } satisfies WriterRequest)
+  /** Run one job (queued behind any in flight); never rejects: a failure is a result. */
+  run(job: WriteJob, timeoutMs = this.#options.writeTimeoutMs): Promise<WriteResult> {
+    return new Promise<WriteResult>((settle) => {
+      this.#queue.push({ job, timeoutMs, settle })
+      this.#next()
     })
+  }
+
+  #next(): void {
+    if (this.#inFlight) return
+    const queued = this.#queue.shift()
+    if (!queued) return
+    if (!this.#worker) this.#start()
+    const inFlight: InFlight = { ...queued, id: this.#nextId++, timer: undefined }
+    this.#inFlight = inFlight
+    this.#arm(this.#ready ? inFlight.timeoutMs : inFlight.timeoutMs + STARTUP_GRACE_MS)
+    this.#port!.ref()
+    this.#port!.postMessage({ id: inFlight.id, job: inFlight.job } satisfies WriterRequest)
   }
 
   /** Test hook: block the worker thread for `ms`, as a write stuck in the kernel would. */
@@ -74,8 +87,10 @@ export class WriterThread {
     this.#port!.postMessage({ stallMs: ms } satisfies WriterRequest)
   }
 
-  /** Stop the thread (after the caller has waited for its last batch). */
+  /** Stop the thread; queued jobs fail. */
   async close(): Promise<void> {
+    for (const queued of this.#queue.splice(0))
+      queued.settle({ ok: false, error: { code: 'closed', message: 'writer closed' } })
     const worker = this.#worker
     this.#drop()
     await worker?.terminate()
@@ -112,7 +127,7 @@ export class WriterThread {
   #onReply(reply: WriterReply): void {
     if ('ready' in reply) {
       this.#ready = true
-      if (this.#inFlight) this.#arm(this.#options.writeTimeoutMs)
+      if (this.#inFlight) this.#arm(this.#inFlight.timeoutMs)
       return
     }
     if ('failed' in reply) {
@@ -125,7 +140,7 @@ export class WriterThread {
     }
     const inFlight = this.#inFlight
     if (!inFlight || inFlight.id !== reply.id) return
-    this.#settle(reply.outcome)
+    this.#settle(reply.result)
   }
 
   #arm(ms: number): void {
@@ -141,7 +156,7 @@ export class WriterThread {
       message = this.#port && receiveMessageOnPort(this.#port)
     }
     if (this.#inFlight !== inFlight) return
-    const ms = this.#options.writeTimeoutMs
+    const ms = inFlight.timeoutMs
     const worker = this.#worker
     this.#drop()
     void worker?.terminate()
@@ -155,13 +170,14 @@ export class WriterThread {
     this.#settle({ ok: false, error })
   }
 
-  #settle(outcome: BatchOutcome): void {
+  #settle(result: WriteResult): void {
     const inFlight = this.#inFlight
     if (!inFlight) return
     this.#inFlight = undefined
     clearTimeout(inFlight.timer)
     this.#port?.unref()
-    inFlight.settle(outcome)
+    inFlight.settle(result)
+    this.#next()
   }
 
   #drop(): void {

@@ -1,0 +1,78 @@
+import { resolve as resolvePath } from 'node:path'
+import { BINARY_VERSION } from '../migrations.js'
+import type { SqliteStorageOptions } from '../options.js'
+import { type SchemaState, type Storage, StorageError } from '../ports.js'
+import { openDatabase } from './connection.js'
+import { migrateSqlite, readSchemaState } from './migrate.js'
+import { SqliteAuditReader } from './reader.js'
+import { WriterThread } from './writer_thread.js'
+import { SqliteWrites, storageError } from './writes.js'
+
+export { openDatabase, type SqliteDatabase } from './connection.js'
+
+/**
+ * The embedded driver: one SQLite file in WAL mode with synchronous=FULL. Reads use a connection
+ * on the caller's thread; every write goes to the writer thread (its own connection), so a
+ * locked or slow disk never blocks the event loop.
+ *
+ * @example
+ * const storage = await openSqliteStorage({ driver: 'sqlite', path: './data/keybroker.db', busyTimeoutMs: 2000 })
+ * await storage.migrate(BINARY_VERSION)
+ */
+export async function openSqliteStorage(options: SqliteStorageOptions): Promise<Storage> {
+  let db: ReturnType<typeof openDatabase>
+  try {
+    db = openDatabase(options.path, { busyTimeoutMs: options.busyTimeoutMs, readonly: options.readonly })
+  } catch (err) {
+    throw new StorageError('UNAVAILABLE', `cannot open ${options.path}: ${(err as Error).message}`, {
+      cause: err,
+    })
+  }
+  const writer = new WriterThread({ path: resolvePath(options.path), writeTimeoutMs: options.busyTimeoutMs })
+  const writes = new SqliteWrites(db, writer, Date.now)
+  const reader = new SqliteAuditReader(db)
+  return {
+    driver: 'sqlite',
+    location: options.path,
+    chains: writes.chains,
+    reader,
+    pruner: writes.pruner,
+    leases: writes.leases,
+    keys: writes.keys,
+    revocations: writes.revocations,
+    meta: writes.meta,
+    async schema(): Promise<SchemaState> {
+      return readSchemaState(db)
+    },
+    async migrate(binaryVersion = BINARY_VERSION): Promise<number[]> {
+      // Migrations run before any append (at start or by `keybroker storage migrate`), on the
+      // main connection: nothing else is waiting on this thread yet.
+      try {
+        return migrateSqlite(db, binaryVersion, Date.now())
+      } catch (err) {
+        if (err instanceof StorageError) throw err
+        throw storageError({
+          code: (err as { code?: string }).code ?? 'error',
+          message: (err as Error).message,
+        })
+      }
+    },
+    async ping(timeoutMs: number): Promise<void> {
+      // a real write lock round trip through the writer thread: a locked or full file fails here
+      await writes.run([{ sql: 'SELECT 1' }], timeoutMs)
+    },
+    async close(): Promise<void> {
+      await writer.close()
+      if (db.open) db.close()
+    },
+    // not part of the port: the SQLite-only operations (backup, integrity) reach it through sqliteHandle()
+    ...({ [SQLITE_HANDLE]: db } as object),
+  } as Storage
+}
+
+const SQLITE_HANDLE = Symbol.for('keybroker.sqlite.handle')
+
+/** The main connection of a SQLite storage (backup, quick_check, test hooks); undefined for other drivers. */
+export function sqliteHandle(storage: Storage): ReturnType<typeof openDatabase> | undefined {
+  return (storage as unknown as Record<symbol, ReturnType<typeof openDatabase> | undefined>)[SQLITE_HANDLE]
+}
