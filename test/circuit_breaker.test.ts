@@ -2,9 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
+import { status } from '@grpc/grpc-js'
 import { expect } from 'chai'
 import { ManualClock } from '../src/clock.js'
+import { parseConfig } from '../src/config/index.js'
 import { BrokerError } from '../src/errors.js'
+import type { FetchSecretRequest } from '../src/generated/keybroker/v1/FetchSecretRequest.js'
+import type { FetchSecretResponse__Output } from '../src/generated/keybroker/v1/FetchSecretResponse.js'
 import {
   CircuitBreaker,
   CircuitOpenError,
@@ -13,6 +17,8 @@ import {
   SecretResolver,
   VaultProvider,
 } from '../src/providers/index.js'
+import { sample, scrapeMetrics } from './fixtures/admin.js'
+import { BILLING, type Call, expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
 import { type FakeVault, startFakeVault } from './fixtures/vault_server.js'
 
 const VALUE = 'sk_live_breaker_value_never_in_messages'
@@ -330,6 +336,111 @@ describe('circuit breaker', () => {
         expect((missing as BrokerError).code).to.equal('ERR_FAILED_PRECONDITION')
       }
       expect(states).to.deep.equal(['vault:closed'])
+    })
+  })
+
+  describe('FetchSecret over gRPC, with the breaker state as a metric', () => {
+    let t: TestBroker
+    let fake: FakeVault
+    let clock: ManualClock
+    let fetch: Call<FetchSecretRequest, FetchSecretResponse__Output>
+    let creds: string
+
+    before(async () => {
+      fake = await startFakeVault({ approle: { roleId: 'r', secretId: 's' }, tokenTtl: 86_400 })
+      fake.putKv('secret/data/stripe', { api_key: VALUE })
+      fake.putKv('secret/data/cold', { api_key: VALUE })
+      creds = mkdtempSync(join(tmpdir(), 'kb-breaker-grpc-'))
+      writeFileSync(join(creds, 'role_id'), 'r')
+      writeFileSync(join(creds, 'secret_id'), 's')
+      const auth = `{ method: approle, role_id_file: ${join(creds, 'role_id')}, secret_id_file: ${join(creds, 'secret_id')} }`
+      clock = new ManualClock(Date.now())
+      t = await TestBroker.start({
+        clock,
+        extraYaml: `cache: { ttl: 60s, stale_ttl: 5m }
+providers:
+  vault: { type: vault, address: "${fake.url}", timeout: 2s, auth: ${auth}, circuit: { failures: 2, open_for: 10s } }
+secrets:
+  stale-key: { provider: vault, path: secret/data/stripe, field: api_key }
+  cold-key: { provider: vault, path: secret/data/cold, field: api_key }
+`,
+        grantsYaml: `  - name: billing-secrets
+    match: { spiffe_id: "${BILLING}" }
+    secrets: [stale-key, cold-key]
+`,
+      })
+      fetch = unary(t.brokerClient(await t.pki.spiffe('billing', BILLING)), 'FetchSecret')
+    })
+    after(async () => {
+      await t?.close()
+      await fake?.close()
+      rmSync(creds, { recursive: true, force: true })
+    })
+
+    const circuitState = async () => {
+      const text = await scrapeMetrics(t)
+      expect(text).to.match(/^keybroker_upstream_circuit_state\{provider="vault"\} \d$/m)
+      return sample(text, 'keybroker_upstream_circuit_state', { provider: 'vault' })
+    }
+
+    it('hung Vault: stale answers at once once open, cold fetches UNAVAILABLE at once, closed again after a probe', async () => {
+      expect((await fetch({ name: 'stale-key' })).value.toString()).to.equal(VALUE)
+      expect(await circuitState()).to.equal(0)
+      clock.advance(61_000)
+      fake.hanging.add('*')
+      for (let i = 0; i < 2; i++) {
+        const slow = await timed(fetch({ name: 'stale-key' }))
+        expect(slow.value?.value.toString()).to.equal(VALUE)
+        expect(slow.ms).to.be.greaterThan(1_500)
+      }
+      expect(await circuitState()).to.equal(2)
+
+      const fast = await timed(Promise.all(Array.from({ length: 8 }, () => fetch({ name: 'stale-key' }))))
+      expect(fast.ms).to.be.lessThan(1_000)
+      expect(fast.value!.every((r) => r.value.toString() === VALUE)).to.equal(true)
+
+      const cold = await timed(expectGrpcError(fetch({ name: 'cold-key' })))
+      expect(cold.ms).to.be.lessThan(1_000)
+      expect(cold.value!.code).to.equal(status.UNAVAILABLE)
+      expect(cold.value!.details).to.match(
+        /^vault provider 'vault' failed 2 times in a row \(last: timed out\): circuit breaker open, so it was not asked \(fetching secret cold-key\); next probe in \d+\.\d s, at \d{4}-.*Z$/,
+      )
+
+      fake.hanging.clear()
+      clock.advance(10_000)
+      expect((await fetch({ name: 'cold-key' })).value.toString()).to.equal(VALUE)
+      expect(await circuitState()).to.equal(0)
+      const logs = t.logs.join('')
+      expect(logs).to.include('upstream circuit breaker opened')
+      expect(logs).to.include('upstream circuit breaker closed: the upstream answered a probe')
+      expect(logs).not.to.include(VALUE)
+    })
+  })
+
+  describe('config: providers.<name>.circuit', () => {
+    const config = (providers: string) =>
+      parseConfig(`issuer: https://kb.test\nproviders:\n${providers}`, '/etc/keybroker/keybroker.yaml')
+
+    it('defaults to 5 failures, 5 s open, doubling up to 1 m', () => {
+      const c = config('  aws: { type: aws-secrets-manager, region: eu-west-1 }\n')
+      expect(c.providers['aws']).to.deep.include({ circuit: { failures: 5, open_for: 5, max_open_for: 60 } })
+    })
+
+    it('names every bad value by its path', () => {
+      expect(() =>
+        config(`  vault: { type: vault, address: "https://vault:8200", auth: { method: token, token_file: /t },
+    circuit: { failures: 0, open_for: 0s, fails: 3 } }
+  aws: { type: aws-secrets-manager, region: eu-west-1, circuit: { open_for: 2m, max_open_for: 1m } }
+`),
+      )
+        .to.throw(BrokerError)
+        .with.property('problems')
+        .that.deep.equals([
+          'providers.vault.circuit.failures: Too small: expected number to be >=1',
+          'providers.vault.circuit.open_for: open_for must be at least 1s',
+          'providers.vault.circuit: unknown key "fails" (check the spelling; see deploy/keybroker.example.yaml)',
+          'providers.aws.circuit.max_open_for: max_open_for must be at least open_for',
+        ])
     })
   })
 })
