@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setImmediate as yieldToLoop } from 'node:timers/promises'
+import { setTimeout as delay, setImmediate as yieldToLoop } from 'node:timers/promises'
 import { status } from '@grpc/grpc-js'
 import { expect } from 'chai'
 import { ManualClock } from '../src/clock.js'
@@ -323,6 +323,56 @@ describe('circuit breaker', () => {
       expect(probe.cache).to.equal('miss')
       expect((await secrets.get('other')).cache).to.equal('miss')
       expect(states).to.deep.equal(['vault:closed', 'vault:open', 'vault:half-open', 'vault:closed'])
+    })
+
+    it('background token renewal honours the breaker: no renew-self while it is open', async () => {
+      await fake.close()
+      fake = await startFakeVault({ approle: { roleId: 'r', secretId: 's' }, tokenTtl: 3 })
+      fake.putKv('secret/data/stripe', { api_key: VALUE })
+      const warnings: Array<{ obj: object; msg: string }> = []
+      // built from options, as the broker does, so the provider is handed its breaker
+      const build = (logger?: { warn(obj: object, msg: string): void }) => {
+        const r = new SecretResolver({
+          providers: {
+            vault: {
+              type: 'vault',
+              name: 'vault',
+              address: fake.url,
+              timeoutMs: 2_000,
+              clock,
+              ...(logger ? { logger } : {}),
+              auth: {
+                method: 'approle',
+                roleIdFile: join(dir, 'role_id'),
+                secretIdFile: join(dir, 'secret_id'),
+              },
+            },
+          },
+          secrets: {
+            stripe: { provider: 'vault', ref: { path: 'secret/data/stripe', field: 'api_key' } },
+            other: { provider: 'vault', ref: { path: 'secret/data/other', field: 'api_key' } },
+          },
+          clock,
+          circuits: { vault: { failures: 1, openMs: 60_000 } },
+        })
+        resolvers.push(r)
+        return r
+      }
+      const open = build({ warn: (obj, msg) => warnings.push({ obj, msg }) })
+      const closed = build()
+      await open.get('stripe') // logged in: a 3 s token, renewal due at 2 s, background timer armed
+      await closed.get('stripe')
+      fake.forced.set('secret/data/other', { status: 500, errors: ['internal error'] })
+      await open.get('other').catch(() => {}) // opens `open`'s breaker
+      fake.forced.clear()
+      clock.advance(2_500) // renewal due, token still valid
+      const deadline = Date.now() + 5_000
+      while (fake.count('auth/token/renew-self') < 1 && Date.now() < deadline) await delay(50)
+      await delay(500) // room for a second renewal, which must not come
+      expect(fake.count('auth/token/renew-self')).to.equal(1) // the closed one's only
+      expect(warnings).to.deep.equal([
+        { obj: { provider: 'vault', code: 'ERR_UPSTREAM_UNAVAILABLE' }, msg: 'vault token upkeep failed' },
+      ])
     })
 
     it('refusals (403) and missing secrets never open it', async () => {

@@ -70,15 +70,16 @@ export class SecretResolver {
   constructor(opts: SecretResolverOptions) {
     const providers = new Map<string, Provider>()
     for (const [name, p] of Object.entries(opts.providers)) {
-      const provider = isProvider(p) ? p : createProvider(p)
       // one breaker per provider: a failing upstream fails fast for every secret it holds
       const breaker = new CircuitBreaker({
         ...opts.circuits?.[name],
-        name: `${provider.type} provider '${name}'`,
+        name: `${p.type} provider '${name}'`,
         ...(opts.clock ? { clock: opts.clock } : {}),
         ...(opts.random ? { random: opts.random } : {}),
         onStateChange: (state, change) => opts.onCircuitState?.(name, state, change),
       })
+      // Vault renews its token in the background: that upkeep honours the same breaker
+      const provider = isProvider(p) ? p : createProvider(p.type === 'vault' ? { ...p, circuit: breaker } : p)
       providers.set(name, guardProvider(provider, breaker))
     }
     this.#providers = [...providers.values()]
