@@ -92,6 +92,7 @@ export class CircuitBreaker {
     this.#o.onStateChange?.('closed', { failures: 0 })
   }
 
+  /** The current state; `open` stays `open` past the probe time until a call arrives to probe. */
   get state(): CircuitState {
     return this.#state
   }
