@@ -89,6 +89,21 @@ describe('config reload without restart', () => {
       await issue(request)
     })
 
+    it('refuses a YAML syntax error naming its real line and column', async () => {
+      // a duplicate key after the base config, and an unclosed flow sequence at the end
+      const grantsLine = original.trimEnd().split('\n').length + 1
+      writeFileSync(t.configFile, `${original.trimEnd()}\ngrants: []\nbroken: [1, 2\n`)
+      const result = await t.broker.reload()
+      expect(result.ok).to.equal(false)
+      expect(result.problems).to.deep.equal([
+        `line ${grantsLine}, column 1: Map keys must be unique`,
+        // the parser notices the unclosed sequence where the next line should have been
+        `line ${grantsLine + 2}, column 1: Flow sequence in block collection must be sufficiently indented and end with a ]`,
+      ])
+      expect(t.logs.join('')).to.include(`line ${grantsLine}, column 1`)
+      await issue(request)
+    })
+
     it('applies grants at once but reports sections that need a restart', async () => {
       writeFileSync(t.configFile, original.replace('https://keybroker.test', 'https://keybroker.other'))
       const result = await t.broker.reload()

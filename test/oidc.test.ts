@@ -601,6 +601,75 @@ describe('oidc: WorkloadTokenVerifier', () => {
       expect(id.subject).to.equal('workload-42')
     })
 
+    it('after a failed JWKS fetch, a new kid is retried after 1 s, backing off to 30 s, and accepted once the issuer is back', async () => {
+      const clock = new ManualClock()
+      const v = verifier([ghaTrust()], { clock })
+      await v.verifyWorkloadToken(await gha.mint(gha.githubActionsClaims({}, clock.now())))
+      const rotated = await gha.rotate() // published while the broker cannot see it
+      await gha.setMode('500')
+      const base = gha.jwksFetches
+      const newKid = async () => gha.mint(gha.githubActionsClaims({}, clock.now()), { kid: rotated.kid })
+      const failedAt = new Date(clock.now()).toISOString()
+
+      let token = await newKid()
+      await expectBrokerError(
+        v.verifyWorkloadToken(token),
+        'ERR_ISSUER_UNAVAILABLE',
+        /^OIDC issuer github unreachable: JWKS https:\/\/127\.0\.0\.1:\d+\/jwks returned HTTP 500 \(last JWKS fetch failed at .*, 0\.0 s ago; next attempt in 1\.0 s at the earliest\)$/,
+        token,
+      )
+      expect(gha.jwksFetches - base).to.equal(1)
+
+      // within the first backoff: no fetch, and the refusal says when and why the last one failed
+      clock.advance(400)
+      token = await newKid()
+      await expectBrokerError(
+        v.verifyWorkloadToken(token),
+        'ERR_ISSUER_UNAVAILABLE',
+        `OIDC issuer github unreachable: JWKS ${gha.jwksUri} returned HTTP 500 (last JWKS fetch failed at ${failedAt}, 0.4 s ago; next attempt in 0.6 s at the earliest)`,
+        token,
+      )
+      expect(gha.jwksFetches - base).to.equal(1)
+
+      // each further failure doubles the wait: 1, 2, 4, 8, 16 s, then the 30 s cap
+      let elapsed = 400
+      for (const wait of [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]) {
+        const before = gha.jwksFetches
+        clock.advance(wait - elapsed - 1)
+        await expectBrokerError(v.verifyWorkloadToken(await newKid()), 'ERR_ISSUER_UNAVAILABLE', /HTTP 500/)
+        expect(gha.jwksFetches, `no fetch 1 ms before the ${wait} ms backoff ends`).to.equal(before)
+        clock.advance(1)
+        await expectBrokerError(v.verifyWorkloadToken(await newKid()), 'ERR_ISSUER_UNAVAILABLE', /HTTP 500/)
+        expect(gha.jwksFetches, `one fetch once the ${wait} ms backoff ends`).to.equal(before + 1)
+        elapsed = 0
+      }
+
+      // the issuer returns: after a short outage the new kid verifies within the first backoff
+      await gha.setMode('ok')
+      const v2 = verifier([ghaTrust()], { clock })
+      await v2.verifyWorkloadToken(await gha.mint(gha.githubActionsClaims({}, clock.now())))
+      const back = await gha.rotate()
+      await gha.setMode('down')
+      const tokenBack = async () => gha.mint(gha.githubActionsClaims({}, clock.now()), { kid: back.kid })
+      await expectBrokerError(
+        v2.verifyWorkloadToken(await tokenBack()),
+        'ERR_ISSUER_UNAVAILABLE',
+        /failed: .*ECONNREFUSED.* \(last JWKS fetch failed at /,
+      )
+      await gha.setMode('ok')
+      clock.advance(1000)
+      const id = await v2.verifyWorkloadToken(await tokenBack())
+      expect(id.trustName).to.equal('github')
+      // and the normal 30 s rate limit for unknown kids applies again
+      const afterRecovery = gha.jwksFetches
+      await expectBrokerError(
+        v2.verifyWorkloadToken(await gha.mint(gha.githubActionsClaims({}, clock.now()), { kid: 'forged' })),
+        'ERR_TOKEN_INVALID',
+        /^no key with kid "forged"/,
+      )
+      expect(gha.jwksFetches).to.equal(afterRecovery)
+    })
+
     it('discovery failures are ERR_ISSUER_UNAVAILABLE too', async () => {
       await k8s.setMode('500')
       const token = await k8s.mint(k8s.kubernetesClaims())

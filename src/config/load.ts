@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import { parseDocument } from 'yaml'
+import { LineCounter, parseDocument, type YAMLError } from 'yaml'
 import type { z } from 'zod'
 import { BrokerError } from '../errors.js'
 import { parseDuration } from './duration.js'
@@ -34,16 +34,24 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `${where}: ${issue.message}`
 }
 
+/** `line 4, column 1: <what the YAML parser says>`; the position is 1-based, as editors show it. */
+function describeYamlError(error: YAMLError, lines: LineCounter): string {
+  const { line, col } = lines.linePos(error.pos[0])
+  return `line ${line}, column ${col}: ${error.message.split('\n')[0]}`
+}
+
 /**
  * Parse and validate config text; every fault is reported, not just the first. References between
  * sections are checked even when the schema fails, so one run shows an operator everything to fix.
  */
 export function parseConfig(text: string, sourceFile: string): BrokerConfig {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
+  // prettyErrors off keeps the message to one line (no source excerpt); the LineCounter gives the position
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines })
   if (doc.errors.length > 0) {
     throw new ConfigError(
       sourceFile,
-      doc.errors.map((e) => `line ${(e.linePos?.[0]?.line ?? 0).toString()}: ${e.message.split('\n')[0]}`),
+      doc.errors.map((e) => describeYamlError(e, lines)),
     )
   }
   const raw: unknown = doc.toJS() ?? {}

@@ -159,6 +159,22 @@ const vaultAuthSchema = z.discriminatedUnion('method', [
   }),
 ])
 
+/** Circuit breaker per provider: a failing upstream is asked once per open period, not on every call. */
+const circuitSchema = z
+  .strictObject({
+    /** Consecutive failures (unavailable or timed out) that open the circuit. */
+    failures: z.number().int().min(1).max(1000).default(5),
+    /** How long it stays open before one probe call is let through. */
+    open_for: duration('5s').refine((s) => s >= 1, 'open_for must be at least 1s'),
+    /** Each failed probe doubles the open period, up to this. */
+    max_open_for: duration('1m'),
+  })
+  .refine((c) => c.max_open_for >= c.open_for, {
+    message: 'max_open_for must be at least open_for',
+    path: ['max_open_for'],
+  })
+  .prefault(ALL_DEFAULTS)
+
 export const providerSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('vault'),
@@ -168,6 +184,7 @@ export const providerSchema = z.discriminatedUnion('type', [
     ca_file: nonEmpty.optional(),
     timeout: duration('5s'),
     auth: vaultAuthSchema,
+    circuit: circuitSchema,
   }),
   z.strictObject({
     type: z.literal('aws-secrets-manager'),
@@ -177,6 +194,7 @@ export const providerSchema = z.discriminatedUnion('type', [
     ca_file: nonEmpty.optional(),
     timeout: duration('5s'),
     max_attempts: z.number().int().min(1).max(10).default(3),
+    circuit: circuitSchema,
   }),
   z.strictObject({
     type: z.literal('file'),

@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from '../clock.js'
 import { BrokerError, type BrokerErrorCode, toBrokerError } from '../errors.js'
+import { CircuitOpenError } from './circuit_breaker.js'
 import type { Provider, SecretRef, SecretValue } from './provider.js'
 
 export interface CachePolicy {
@@ -145,7 +146,8 @@ export class SecretCache {
       this.#opts.onUpstream?.(provider.name, 'ok')
     } catch (err) {
       const error = toBrokerError(err)
-      this.#opts.onUpstream?.(provider.name, error.code)
+      // a breaker refusal asked nothing upstream: not a request, and still stale-servable below
+      if (!(error instanceof CircuitOpenError)) this.#opts.onUpstream?.(provider.name, error.code)
       // a refusal or a vanished secret must not be papered over by an older copy later on
       if (!STALE_OK.has(error.code)) this.#entries.delete(key)
       throw error

@@ -1,7 +1,14 @@
 import type { Clock } from '../clock.js'
 import { BrokerError, type BrokerErrorCode } from '../errors.js'
 import { type CacheOutcome, type CachePolicy, SecretCache } from './cache.js'
+import {
+  CircuitBreaker,
+  type CircuitChange,
+  type CircuitPolicy,
+  type CircuitState,
+} from './circuit_breaker.js'
 import { createProvider, type ProviderOptions } from './create.js'
+import { guardProvider } from './guarded_provider.js'
 import type { Provider, ProviderType, SecretRef } from './provider.js'
 
 /** One configured secret: which provider holds it, where, and how long its value may be kept. */
@@ -25,6 +32,12 @@ export interface SecretResolverOptions {
   onResult?(provider: string, result: CacheOutcome | 'error'): void
   /** Once per real upstream call, for `keybroker_upstream_requests_total{provider,result}`. */
   onUpstream?(provider: string, result: 'ok' | BrokerErrorCode): void
+  /** Circuit breaker policy by provider name; a provider not named gets the defaults. */
+  circuits?: Record<string, CircuitPolicy>
+  /** On every breaker state change (and `closed` at start), for `keybroker_upstream_circuit_state{provider}`. */
+  onCircuitState?(provider: string, state: CircuitState, change: CircuitChange): void
+  /** Jitter source for the breakers, uniform in [0, 1); tests pin it. */
+  random?: () => number
 }
 
 export interface ResolvedSecret {
@@ -57,7 +70,17 @@ export class SecretResolver {
   constructor(opts: SecretResolverOptions) {
     const providers = new Map<string, Provider>()
     for (const [name, p] of Object.entries(opts.providers)) {
-      providers.set(name, isProvider(p) ? p : createProvider(p))
+      // one breaker per provider: a failing upstream fails fast for every secret it holds
+      const breaker = new CircuitBreaker({
+        ...opts.circuits?.[name],
+        name: `${p.type} provider '${name}'`,
+        ...(opts.clock ? { clock: opts.clock } : {}),
+        ...(opts.random ? { random: opts.random } : {}),
+        onStateChange: (state, change) => opts.onCircuitState?.(name, state, change),
+      })
+      // Vault renews its token in the background: that upkeep honours the same breaker
+      const provider = isProvider(p) ? p : createProvider(p.type === 'vault' ? { ...p, circuit: breaker } : p)
+      providers.set(name, guardProvider(provider, breaker))
     }
     this.#providers = [...providers.values()]
     for (const [name, binding] of Object.entries(opts.secrets)) {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import nodeVault from 'node-vault'
 import { type Clock, systemClock } from '../clock.js'
 import { BrokerError } from '../errors.js'
+import type { CircuitBreaker } from './circuit_breaker.js'
 import { withDeadline } from './lib/deadline.js'
 import { pickKey } from './lib/extract.js'
 import type { Provider, ProviderLogger, SecretRef, SecretValue } from './provider.js'
@@ -24,6 +25,11 @@ export interface VaultProviderOptions {
   auth: VaultAuthOptions
   clock?: Clock
   logger?: ProviderLogger
+  /**
+   * The breaker guarding this provider's reads (the resolver wraps `get()` in it). Background token
+   * renewal goes through it too, so a Vault the breaker has given up on is not renewed against either.
+   */
+  circuit?: Pick<CircuitBreaker, 'run'>
 }
 
 const DEFAULT_K8S_TOKEN_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/token'
@@ -286,8 +292,12 @@ export class VaultProvider implements Provider {
     // renew in the background too, so an idle broker keeps its token; unref'd so it never holds the process
     const delay = Math.max(1000, session.renewAt - this.#clock.now())
     this.#renewTimer = setTimeout(() => {
-      if (this.#session !== session) return
-      this.#ensureSession({ name: '(background renewal)' }).catch((err: unknown) => {
+      // not due, or a read is renewing already: nothing to ask Vault, so nothing to tell the breaker
+      if (this.#session !== session || this.#authInFlight || this.#clock.now() < session.renewAt) return
+      const upkeep = () => this.#ensureSession({ name: '(background renewal)' })
+      const run = this.#opts.circuit ? this.#opts.circuit.run(upkeep, 'renewing its token') : upkeep()
+      // on failure (or an open circuit) no new timer: the next read renews or logs in, through the breaker
+      run.catch((err: unknown) => {
         this.#opts.logger?.warn(
           { provider: this.name, code: (err as BrokerError).code },
           'vault token upkeep failed',

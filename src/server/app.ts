@@ -142,6 +142,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       logger,
       onCacheResult: (_provider, result) => metrics.secretCache.inc({ result }),
       onUpstream: (provider, result) => metrics.upstreamRequests.inc({ provider, result }),
+      onCircuitState: (provider, state) => metrics.setCircuitState(provider, state),
     })
     const workloadTokens =
       config.trust.oidc.length > 0 ? new WorkloadTokenVerifier(trustedIssuers(config), { clock }) : undefined

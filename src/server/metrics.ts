@@ -1,6 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { ExchangeEvent } from '../exchange/index.js'
 
+const CIRCUIT_STATE_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const
+
 export interface MetricsSources {
   /** ms since the key that signs now started signing; undefined while no key is loaded. */
   signingKeyAgeMs: () => number | undefined
@@ -21,6 +23,7 @@ export class BrokerMetrics {
   readonly secretCache: Counter<'result'>
   readonly auditWriteDuration: Histogram
   readonly watchersDropped: Counter
+  readonly upstreamCircuitState: Gauge<'provider'>
   readonly #exchangeCounters = new Map<string, Counter.Internal>()
   readonly #exchangeDurations = new Map<string, Histogram.Internal<'kind'>>()
 
@@ -79,7 +82,18 @@ export class BrokerMetrics {
       help: 'WatchExchanges streams dropped because the watcher stopped reading.',
       registers,
     })
+    this.upstreamCircuitState = new Gauge({
+      name: 'keybroker_upstream_circuit_state',
+      help: 'Circuit breaker per secret provider: 0 closed, 1 half-open (probing), 2 open (failing fast).',
+      labelNames: ['provider'],
+      registers,
+    })
     collectDefaultMetrics({ register: this.registry })
+  }
+
+  /** The providers' `onCircuitState` hook. */
+  setCircuitState(provider: string, state: 'closed' | 'half-open' | 'open'): void {
+    this.upstreamCircuitState.set({ provider }, CIRCUIT_STATE_VALUE[state])
   }
 
   /** The exchange `observe` hook. */

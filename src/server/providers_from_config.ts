@@ -5,6 +5,8 @@ import type { BrokerConfig, ProviderConfig, SecretConfig } from '../config/index
 import { BrokerError } from '../errors.js'
 import {
   type CachePolicy,
+  type CircuitPolicy,
+  type CircuitState,
   type ProviderOptions,
   type SecretBinding,
   SecretResolver,
@@ -24,12 +26,16 @@ export function secretResolverFromConfig(
     /** Metrics hooks: one call per cache lookup and per real upstream request. */
     onCacheResult?: (provider: string, result: string) => void
     onUpstream?: (provider: string, result: string) => void
+    /** On every circuit breaker state change, and `closed` for each provider at start. */
+    onCircuitState?: (provider: string, state: CircuitState) => void
   },
 ): SecretResolver {
   const logger = wiring.logger.child({ component: 'providers' })
   const providers: Record<string, ProviderOptions> = {}
+  const circuits: Record<string, CircuitPolicy> = {}
   for (const [name, provider] of Object.entries(config.providers)) {
     providers[name] = providerOptions(config, name, provider, wiring.clock, logger)
+    if (provider.type !== 'file') circuits[name] = circuitPolicy(provider.circuit)
   }
   const secrets: Record<string, SecretBinding> = {}
   for (const [name, secret] of Object.entries(config.secrets)) secrets[name] = binding(secret)
@@ -47,7 +53,35 @@ export function secretResolverFromConfig(
       wiring.onUpstream?.(provider, result)
       if (result !== 'ok') logger.warn({ provider, code: result }, 'upstream secret request failed')
     },
+    circuits,
+    onCircuitState: (provider, state, change) => {
+      wiring.onCircuitState?.(provider, state)
+      if (state === 'open') {
+        // the last error's message names provider and secret, never a value or credential
+        logger.warn(
+          {
+            provider,
+            failures: change.failures,
+            probe_at: new Date(change.probeAt ?? 0).toISOString(),
+            code: change.lastError?.code,
+            reason: change.lastError?.message,
+          },
+          'upstream circuit breaker opened: calls fail fast (stale values are served) until a probe succeeds',
+        )
+      } else if (state === 'closed' && change.previous !== undefined) {
+        logger.info({ provider }, 'upstream circuit breaker closed: the upstream answered a probe')
+      }
+    },
   })
+}
+
+/** `circuit: { failures, open_for, max_open_for }` (seconds) → the breaker's policy (ms). */
+function circuitPolicy(circuit: { failures: number; open_for: number; max_open_for: number }): CircuitPolicy {
+  return {
+    failures: circuit.failures,
+    openMs: circuit.open_for * 1000,
+    maxOpenMs: circuit.max_open_for * 1000,
+  }
 }
 
 function providerOptions(

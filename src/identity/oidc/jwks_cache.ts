@@ -11,8 +11,14 @@ export interface JwksCacheOptions {
   jwksUri?: string
   http: IssuerHttpClient
   clock: Clock
-  /** Minimum time between refetches caused by an unknown `kid` (or by a stale cache). */
+  /** Minimum time between refetches caused by an unknown `kid` (or by a stale cache) while the issuer answers. */
   refetchIntervalMs: number
+  /**
+   * After a failed fetch, the first retry waits this long, doubling per further failure up to
+   * `refetchIntervalMs`; default 1 s. Lets a key rotated in during an outage verify soon after the
+   * issuer returns, instead of a full `refetchIntervalMs` later.
+   */
+  retryAfterFailureMs?: number
   /** After this long the key set is refreshed on next use, so keys the issuer withdrew stop verifying. */
   maxAgeMs: number
 }
@@ -21,7 +27,8 @@ export interface JwksCacheOptions {
  * One issuer's JWKS: fetched on first use, kept in memory, refetched when a token names an unknown
  * `kid` (rotation) — at most once per `refetchIntervalMs`, with concurrent misses sharing one request so a
  * burst of forged kids cannot turn the broker into a flood against the issuer. When the issuer is down
- * the last good key set keeps working.
+ * the last good key set keeps working, and retries back off exponentially from `retryAfterFailureMs`
+ * up to `refetchIntervalMs`.
  */
 export class JwksCache {
   readonly #o: JwksCacheOptions
@@ -31,6 +38,8 @@ export class JwksCache {
   #lastAttemptAt = Number.NEGATIVE_INFINITY
   #lastMissRefetchAt = Number.NEGATIVE_INFINITY
   #lastError: BrokerError | undefined
+  /** Consecutive failed fetches; 0 once one succeeds. */
+  #failures = 0
   #inflight: Promise<void> | undefined
   readonly #imported = new WeakMap<JWK, Map<string, Promise<CryptoKey>>>()
 
@@ -57,18 +66,14 @@ export class JwksCache {
       refreshed = true
       jwk = this.#select(alg, kid)
     }
-    if (
-      jwk === undefined &&
-      !refreshed &&
-      this.#o.clock.now() - this.#lastMissRefetchAt >= this.#o.refetchIntervalMs
-    ) {
+    if (jwk === undefined && !refreshed && this.#o.clock.now() >= this.#nextMissRefetchAt()) {
       this.#lastMissRefetchAt = this.#o.clock.now()
       await this.#refresh().catch(() => {})
       jwk = this.#select(alg, kid)
     }
     if (jwk === undefined) {
       // While the issuer is unreachable an unknown kid may be a key we simply have not seen yet.
-      if (this.#lastError !== undefined) throw this.#lastError
+      if (this.#lastError !== undefined) throw this.#unavailableSinceLastFailure(this.#lastError)
       const which = kid === undefined ? `for alg ${alg} (token has no kid)` : `with kid ${safe(kid)}`
       throw new BrokerError('ERR_TOKEN_INVALID', `no key ${which} in issuer ${this.#o.name}'s JWKS`)
     }
@@ -77,7 +82,36 @@ export class JwksCache {
 
   #isStale(): boolean {
     const now = this.#o.clock.now()
-    return now - this.#fetchedAt >= this.#o.maxAgeMs && now - this.#lastAttemptAt >= this.#o.refetchIntervalMs
+    const retryAt = this.#lastAttemptAt + (this.#failures > 0 ? this.#backoffMs() : this.#o.refetchIntervalMs)
+    return now - this.#fetchedAt >= this.#o.maxAgeMs && now >= retryAt
+  }
+
+  /** While the issuer answers, one miss refetch per interval; after a failure, the backoff decides. */
+  #nextMissRefetchAt(): number {
+    if (this.#failures > 0) return this.#lastAttemptAt + this.#backoffMs()
+    return this.#lastMissRefetchAt + this.#o.refetchIntervalMs
+  }
+
+  /** 1 s, 2 s, 4 s … after 1, 2, 3 … consecutive failures, capped at the normal refetch interval. */
+  #backoffMs(): number {
+    const first = this.#o.retryAfterFailureMs ?? 1000
+    return Math.min(first * 2 ** Math.min(this.#failures - 1, 30), this.#o.refetchIntervalMs)
+  }
+
+  /**
+   * The last fetch's error, saying when it failed and when the next fetch may run, so an operator can
+   * tell a stale outage from a fresh one. Built from the fetch error only: the token is never in it.
+   */
+  #unavailableSinceLastFailure(last: BrokerError): BrokerError {
+    const now = this.#o.clock.now()
+    const at = new Date(this.#lastAttemptAt).toISOString()
+    const ago = seconds(now - this.#lastAttemptAt)
+    const next = seconds(Math.max(0, this.#nextMissRefetchAt() - now))
+    return new BrokerError(
+      last.code,
+      `${last.message} (last JWKS fetch failed at ${at}, ${ago} ago; next attempt in ${next} at the earliest)`,
+      { cause: last },
+    )
   }
 
   /** undefined means "not in the current set" (a refetch may help); a key that exists but cannot fit throws. */
@@ -143,7 +177,9 @@ export class JwksCache {
       this.#keys = this.#parseJwks(doc, this.#jwksUri)
       this.#fetchedAt = this.#o.clock.now()
       this.#lastError = undefined
+      this.#failures = 0
     } catch (err) {
+      this.#failures++
       this.#lastError =
         err instanceof BrokerError ? err : this.#o.http.unavailable('JWKS could not be loaded', err)
       throw this.#lastError
@@ -174,6 +210,10 @@ export class JwksCache {
       (k): k is JWK => isObject(k) && typeof k['kty'] === 'string' && k['kty'] !== 'oct' && !('d' in k),
     )
   }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
