@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js'
 import { expect } from 'chai'
+import { decodeCursor } from '../src/audit/index.js'
 import type { AdminClient } from '../src/generated/keybroker/v1/Admin.js'
 import type { RevokeTokensRequest } from '../src/generated/keybroker/v1/RevokeTokensRequest.js'
 import type { RevokeTokensResponse__Output } from '../src/generated/keybroker/v1/RevokeTokensResponse.js'
@@ -195,11 +196,12 @@ describe('Admin service over gRPC with an admin certificate', () => {
       await slow.until(() => slow.error !== undefined)
       expect(slow.error!.code).to.equal(grpc.status.RESOURCE_EXHAUSTED)
       const match =
-        /^watcher stopped reading and fell \d+ exchanges behind \(limit 300\); reconnect with after_seq=(\d+)$/.exec(
+        /^watcher stopped reading and fell \d+ exchanges behind \(limit 300\); reconnect with cursor=(\S+)$/.exec(
           slow.error!.details,
         )
       expect(match, slow.error!.details).to.not.equal(null)
-      const cursor = Number(match![1])
+      const resumeAt = match![1]!
+      const cursor = decodeCursor(resumeAt)[t.broker.nodeId]!
       const slowSeqs = slow.rows.map((r) => Number(r.seq))
       expect(slowSeqs).to.deep.equal(Array.from({ length: cursor - startSeq }, (_, i) => startSeq + 1 + i))
       // the reading watcher carries on, in order, with nothing skipped
@@ -210,7 +212,7 @@ describe('Admin service over gRPC with an admin certificate', () => {
       )
       expect(fine.error).to.equal(undefined)
       // and the dropped one resumes from its cursor with nothing lost
-      const resumed = new Watcher(admin, { kind: 'issue', after_seq: cursor })
+      const resumed = new Watcher(admin, { kind: 'issue', cursor: resumeAt })
       await resumed.until(() => resumed.rows.length === produced + 1 - (cursor - startSeq))
       expect(Number(resumed.rows[0]!.seq)).to.equal(cursor + 1)
       resumed.cancel()
