@@ -4,6 +4,7 @@ import { expect } from 'chai'
 import type { IssueTokenResponse__Output } from '../src/generated/keybroker/v1/IssueTokenResponse.js'
 import { issueTokens } from './fixtures/admin.js'
 import { ADMIN, BILLING, REPO_ROOT, runCli, TestBroker } from './fixtures/broker.js'
+import { eventually } from './fixtures/net.js'
 import type { CertFiles } from './fixtures/pki.js'
 
 describe('operator CLI: keybroker audit … / keybroker revoke', function () {
@@ -131,7 +132,7 @@ describe('operator CLI: keybroker audit … / keybroker revoke', function () {
     const viaBroker = await runCli(['revoke', ...remoteArgs(), '--token-id', issued[0]!.token_id], { env })
     expect(viaBroker.code, viaBroker.stderr).to.equal(0)
     expect(viaBroker.stdout).to.match(
-      new RegExp(`^revoked 1 new token\\(s\\): ${issued[0]!.token_id} \\(audit \\w+\\)`),
+      new RegExp(`^revoked 1 token\\(s\\): ${issued[0]!.token_id}; in effect now \\(audit \\w+\\)`),
     )
     expect(t.broker.revocations.isRevoked(issued[0]!.token_id)).to.equal(true)
 
@@ -139,8 +140,11 @@ describe('operator CLI: keybroker audit … / keybroker revoke', function () {
       env,
     })
     expect(viaFile.code, viaFile.stderr).to.equal(0)
-    t.broker.revocations.refresh() // the broker does this on a timer
-    expect(t.broker.revocations.isRevoked(issued[1]!.token_id)).to.equal(true)
+    expect(viaFile.stdout).to.contain('a running broker applies it within 1 s')
+    // the running broker polls the revocation list every second: no restart, no 10 s wait
+    const revokedAt = Date.now()
+    await eventually(() => t.broker.revocations.isRevoked(issued[1]!.token_id), 5000, 'file-mode revocation')
+    expect(Date.now() - revokedAt).to.be.below(5000)
 
     const unknown = await runCli(['revoke', ...remoteArgs(), '--token-id', 'nope'], { env })
     expect(unknown.code).to.equal(1)
@@ -152,6 +156,11 @@ describe('operator CLI: keybroker audit … / keybroker revoke', function () {
 
     const bySubject = await runCli(['revoke', ...remoteArgs(), '--subject', BILLING], { env })
     expect(bySubject.code, bySubject.stderr).to.equal(0)
+    // the count and the ids listed agree; the ones revoked before are said to be
+    const listed = /^revoked (\d+) token\(s\): ([^;(]+)/.exec(bySubject.stdout)
+    expect(listed, bySubject.stdout).to.not.equal(null)
+    expect(listed![2]!.trim().split(' ')).to.have.length(Number(listed![1]))
+    expect(bySubject.stdout).to.contain('(2 of them already revoked)')
     for (const token of issued) expect(t.broker.revocations.isRevoked(token.token_id)).to.equal(true)
     // the chain still verifies after a second process appended to it
     const verify = await runCli(['audit', 'verify', ...db()], { env })

@@ -7,6 +7,7 @@ import { registerDevCommands } from './commands/dev.js'
 import { registerKeyCommands } from './commands/keys.js'
 import { registerRevokeCommand } from './commands/revoke.js'
 import { registerServe } from './commands/serve.js'
+import { registerStorageCommands } from './commands/storage.js'
 import { CliExit } from './common.js'
 
 const program = new Command()
@@ -21,6 +22,7 @@ registerKeyCommands(program)
 registerAuditCommands(program)
 registerRevokeCommand(program)
 registerDevCommands(program)
+registerStorageCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CliExit) {
