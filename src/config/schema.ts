@@ -33,7 +33,7 @@ const httpsUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' 
 const spiffeIdPattern = z
   .string()
   .regex(
-    /^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~!$&'()+,;=:@-]+)*(\/\*)?$/,
+    /^spiffe:\/\/[a-z0-9._-]+((\/[A-Za-z0-9._~!$&'()+,;=:@-]+)+(\/\*)?|\/\*)$/,
     'expected a SPIFFE ID (spiffe://trust-domain/path), optionally ending in /* ; a * anywhere else is not allowed',
   )
 
@@ -75,7 +75,7 @@ export const trustedIssuerSchema = z.strictObject({
 })
 
 export const adminEntrySchema = z.union([
-  z.string().regex(/^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~!$&'()+,;=:@-]+)*$/, {
+  z.string().regex(/^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~!$&'()+,;=:@-]+)+$/, {
     message: 'expected a SPIFFE ID (an OIDC admin is written { issuer: <trust name>, subject: <sub> })',
   }),
   z.strictObject({ issuer: nonEmpty, subject: nonEmpty }),
