@@ -35,6 +35,9 @@ export type BrokerErrorCode =
   | 'ERR_UPSTREAM_UNAVAILABLE'
   | 'ERR_UPSTREAM_TIMEOUT'
   | 'ERR_UPSTREAM_REFUSED'
+  // the upstream answered that the configured secret does not exist there (Vault 404, AWS ResourceNotFound):
+  // neither the caller's fault nor a broker fault, and not a misconfiguration the broker can see
+  | 'ERR_UPSTREAM_NOT_FOUND'
   | 'ERR_KEYS_UNAVAILABLE'
   | 'ERR_KEY_STORE_CORRUPT'
   | 'ERR_CONFIG'

@@ -1,35 +1,10 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'chai'
-import { parseAllDocuments } from 'yaml'
-import { BILLING, baseConfigYaml, REPO_ROOT, runCli } from './fixtures/broker.js'
+import { BILLING, baseConfigYaml, runCli } from './fixtures/broker.js'
+import { exampleConfigs } from './fixtures/example_configs.js'
 import { TestPki } from './fixtures/pki.js'
-
-/** Every keybroker config shipped as an example: files in deploy/, the ConfigMap, and yaml blocks in READMEs. */
-function exampleConfigs(): Array<{ name: string; text: string }> {
-  const found: Array<{ name: string; text: string }> = []
-  const deploy = join(REPO_ROOT, 'deploy')
-  for (const file of readdirSync(deploy).filter((f) => f.endsWith('.yaml')))
-    found.push({ name: `deploy/${file}`, text: readFileSync(join(deploy, file), 'utf8') })
-  for (const file of readdirSync(join(deploy, 'kubernetes'))) {
-    for (const doc of parseAllDocuments(readFileSync(join(deploy, 'kubernetes', file), 'utf8'))) {
-      const m = doc.toJS() as { kind?: string; data?: Record<string, string> }
-      if (m?.kind !== 'ConfigMap') continue
-      for (const [key, text] of Object.entries(m.data ?? {}))
-        if (key.endsWith('.yaml')) found.push({ name: `deploy/kubernetes/${file} data.${key}`, text })
-    }
-  }
-  for (const readme of ['README.md', 'deploy/README.md']) {
-    const path = join(REPO_ROOT, readme)
-    if (!existsSync(path)) continue
-    const blocks = [...readFileSync(path, 'utf8').matchAll(/```ya?ml\n([\s\S]*?)```/g)].map((m) => m[1]!)
-    // A full config names its issuer at the top level; fragments (one grant, one section) are not checked.
-    for (const [i, text] of blocks.filter((b) => /^issuer:/m.test(b)).entries())
-      found.push({ name: `${readme} yaml block ${i + 1}`, text })
-  }
-  return found
-}
 
 describe('keybroker config check', () => {
   let dir: string

@@ -5,8 +5,10 @@ import { expect } from 'chai'
 import type { StoredExchange } from '../src/audit/index.js'
 import type { IssueTokenRequest } from '../src/generated/keybroker/v1/IssueTokenRequest.js'
 import type { IssueTokenResponse__Output } from '../src/generated/keybroker/v1/IssueTokenResponse.js'
+import type { ListExchangesRequest } from '../src/generated/keybroker/v1/ListExchangesRequest.js'
+import type { ListExchangesResponse__Output } from '../src/generated/keybroker/v1/ListExchangesResponse.js'
 import { certificateThumbprint } from '../src/identity/mtls.js'
-import { BILLING, expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
+import { ADMIN, BILLING, expectGrpcError, TestBroker, unary } from './fixtures/broker.js'
 import type { CertFiles } from './fixtures/pki.js'
 
 /**
@@ -105,9 +107,44 @@ describe('core: mTLS caller identity refusals', () => {
     const { err, row } = await refusedIssue(cert)
     expect(err.code).to.equal(grpc.status.UNAUTHENTICATED)
     expect(err.details).to.equal(
-      'client certificate has 2 SPIFFE IDs; a workload certificate must carry exactly one',
+      'client certificate has 2 URI SANs; a workload certificate (X509-SVID) must carry exactly one, its SPIFFE ID',
     )
-    expectAuthFailureRow(row, /2 SPIFFE IDs/)
+    expectAuthFailureRow(row, /2 URI SANs/, cert)
+  })
+
+  // Review reproduction: an https: URI SAN next to the admin's SPIFFE ID was accepted as the admin.
+  it('review: refuses two URI SANs (https + the admin SPIFFE ID) on Admin and Broker calls', async () => {
+    const cert = await t.pki.workload('https-plus-admin', {
+      uris: ['https://x.example/a', ADMIN],
+    })
+    const { err, row } = await refusedIssue(cert)
+    expect(err.code).to.equal(grpc.status.UNAUTHENTICATED)
+    expect(err.details).to.match(/^client certificate has 2 URI SANs/)
+    expectAuthFailureRow(row, /2 URI SANs/, cert)
+
+    // the Admin service refuses it the same way, with its own auth_failure row
+    const before = t.broker.audit.count()
+    const list = unary<ListExchangesRequest, ListExchangesResponse__Output>(
+      t.adminClient(cert),
+      'ListExchanges',
+    )
+    const adminErr = await expectGrpcError(list({ limit: 1 }))
+    expect(adminErr.code).to.equal(grpc.status.UNAUTHENTICATED)
+    expect(adminErr.details).to.match(/^client certificate has 2 URI SANs/)
+    expect(t.broker.audit.count()).to.equal(before + 1)
+    const adminRow = t.broker.audit.tail(1)[0]!
+    expectAuthFailureRow(adminRow, /2 URI SANs/, cert)
+    expect(adminRow.subject).to.equal(null)
+  })
+
+  it('review: refuses a bare trust-domain SPIFFE ID (spiffe://example.org, empty path)', async () => {
+    const cert = await t.pki.workload('bare-trust-domain', { uris: ['spiffe://example.org'] })
+    const { err, row } = await refusedIssue(cert)
+    expect(err.code).to.equal(grpc.status.UNAUTHENTICATED)
+    expect(err.details).to.equal(
+      'client certificate names the trust domain spiffe://example.org itself; a workload SPIFFE ID has a path (spiffe://example.org/...)',
+    )
+    expectAuthFailureRow(row, /names the trust domain spiffe:\/\/example\.org itself/, cert)
   })
 
   it('refuses a malformed SPIFFE ID', async () => {

@@ -306,13 +306,14 @@ describe('FetchSecret over gRPC (Vault and AWS fakes, real clients)', () => {
       expect(vault.count('auth/approle/login', 'POST')).to.equal(logins + 1)
     })
 
-    it('Vault 404 → FAILED_PRECONDITION', async () => {
-      await expectRefused(
+    it('Vault 404 → NOT_FOUND with code ERR_UPSTREAM_NOT_FOUND (not a misconfiguration)', async () => {
+      const { err } = await expectRefused(
         'vault-missing',
-        status.FAILED_PRECONDITION,
+        status.NOT_FOUND,
         "secret vault-missing not found in vault provider 'vault' at its configured path",
         'error',
       )
+      expect(err.metadata.get('keybroker-error-code')).to.deep.equal(['ERR_UPSTREAM_NOT_FOUND'])
     })
 
     it('Vault 500 → UNAVAILABLE', async () => {
@@ -371,13 +372,14 @@ describe('FetchSecret over gRPC (Vault and AWS fakes, real clients)', () => {
       }
     })
 
-    it('AWS ResourceNotFoundException → FAILED_PRECONDITION', async () => {
-      await expectRefused(
+    it('AWS ResourceNotFoundException → NOT_FOUND with code ERR_UPSTREAM_NOT_FOUND', async () => {
+      const { err } = await expectRefused(
         'aws-missing',
-        status.FAILED_PRECONDITION,
+        status.NOT_FOUND,
         "secret aws-missing not found in aws-secrets-manager provider 'aws' at its configured secret_id",
         'error',
       )
+      expect(err.metadata.get('keybroker-error-code')).to.deep.equal(['ERR_UPSTREAM_NOT_FOUND'])
     })
 
     it('AWS AccessDeniedException → UNAVAILABLE (the broker’s access, not the caller’s)', async () => {

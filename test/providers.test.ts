@@ -243,10 +243,10 @@ describe('providers: vault', () => {
     await rejectsWith(p.get(stripe), 'ERR_FAILED_PRECONDITION', ['token_file', 'ENOENT', 'stripe-key'])
   })
 
-  it('maps 404 to ERR_FAILED_PRECONDITION without echoing the path', async () => {
+  it('maps 404 to ERR_UPSTREAM_NOT_FOUND (not a misconfiguration code) without echoing the path', async () => {
     const err = await rejectsWith(
       vault().get({ name: 'stripe-key', path: 'secret/data/payments/missing', field: 'api_key' }),
-      'ERR_FAILED_PRECONDITION',
+      'ERR_UPSTREAM_NOT_FOUND',
       [],
     )
     expect(err.message).to.equal(
@@ -392,8 +392,8 @@ describe('providers: aws-secrets-manager', () => {
     )
   })
 
-  it('maps ResourceNotFoundException to ERR_FAILED_PRECONDITION', async () => {
-    await rejectsWith(aws().get({ name: 'openai-key', secretId: 'prod/absent' }), 'ERR_FAILED_PRECONDITION', [
+  it('maps ResourceNotFoundException to ERR_UPSTREAM_NOT_FOUND', async () => {
+    await rejectsWith(aws().get({ name: 'openai-key', secretId: 'prod/absent' }), 'ERR_UPSTREAM_NOT_FOUND', [
       "secret openai-key not found in aws-secrets-manager provider 'aws'",
     ])
   })

@@ -2,6 +2,7 @@ import { expect } from 'chai'
 import { parseConfig } from '../src/config/index.js'
 import { BrokerError } from '../src/errors.js'
 import type { Identity } from '../src/identity/identity.js'
+import { compileGlob } from '../src/policy/glob.js'
 import { Policy } from '../src/policy/policy.js'
 import { SpiffeIdIndex } from '../src/policy/spiffe_index.js'
 
@@ -196,5 +197,15 @@ describe('unit: policy evaluation', () => {
       }),
     )
     expect(err.code).to.equal('ERR_AUDIENCE_NOT_GRANTED')
+  })
+})
+
+describe('unit: glob patterns', () => {
+  it('review: a pattern with * never matches the empty string; exact patterns and non-empty values are unchanged', () => {
+    expect(compileGlob('*')('')).to.equal(false)
+    expect(compileGlob('*')('agents')).to.equal(true)
+    expect(compileGlob('team-*')('team-')).to.equal(true)
+    expect(compileGlob('')('')).to.equal(true)
+    expect(compileGlob('a*b')('ab')).to.equal(true)
   })
 })

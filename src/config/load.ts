@@ -3,7 +3,6 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import { LineCounter, parseDocument, type YAMLError } from 'yaml'
 import type { z } from 'zod'
 import { BrokerError } from '../errors.js'
-import { parseDuration } from './duration.js'
 import { type BrokerConfig, configSchema } from './schema.js'
 
 /** A config that cannot be served; `problems` holds one line per fault, each naming its key path. */
@@ -153,11 +152,19 @@ function checkReferences(raw: unknown): string[] {
   const providers = record(config.providers)
   const routes = record(config.routes)
   const trustNames = new Set<string>()
+  const trustedIssuers = new Set<string>()
   list(record(config.trust).oidc).forEach((entry, i) => {
     const name = text(record(entry).name)
-    if (name === undefined) return
-    if (trustNames.has(name)) problems.push(`trust.oidc[${i}].name: duplicate trust name "${name}"`)
-    trustNames.add(name)
+    if (name !== undefined) {
+      if (trustNames.has(name)) problems.push(`trust.oidc[${i}].name: duplicate trust name "${name}"`)
+      trustNames.add(name)
+    }
+    // The unverified `iss` picks the entry, so two entries for one issuer would be ambiguous.
+    const issuer = text(record(entry).issuer)
+    if (issuer !== undefined) {
+      if (trustedIssuers.has(issuer)) problems.push(`trust.oidc[${i}].issuer: "${issuer}" is trusted twice`)
+      trustedIssuers.add(issuer)
+    }
   })
   for (const [name, entry] of Object.entries(secrets)) {
     const secret = record(entry)
@@ -224,10 +231,6 @@ function checkReferences(raw: unknown): string[] {
     })
     list(grant.tokens).forEach((entry, j) => {
       const token = record(entry)
-      const defaultTtl = parseDuration(text(token.default_ttl) ?? '5m')
-      const maxTtl = parseDuration(text(token.max_ttl) ?? '1h')
-      if (defaultTtl !== undefined && maxTtl !== undefined && defaultTtl > maxTtl)
-        problems.push(`${at}.tokens[${j}].default_ttl: is longer than max_ttl`)
       const audience = text(token.audience)
       if (audience?.startsWith('proxy:') && routes[audience.slice('proxy:'.length)] === undefined)
         problems.push(

@@ -1,4 +1,6 @@
 import { z } from 'zod'
+import { DEFAULT_ALGORITHMS, WORKLOAD_TOKEN_ALGORITHMS } from '../identity/oidc/algorithms.js'
+import { CLAIM_TYPES, type ClaimMapping, parseClaimPath } from '../identity/oidc/claim_path.js'
 import { parseDuration } from './duration.js'
 
 /** Sections whose every key has a default may be left out; zod's input type cannot see that. */
@@ -33,7 +35,7 @@ const httpsUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' 
 const spiffeIdPattern = z
   .string()
   .regex(
-    /^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~!$&'()+,;=:@-]+)*(\/\*)?$/,
+    /^spiffe:\/\/[a-z0-9._-]+((\/[A-Za-z0-9._~!$&'()+,;=:@-]+)+(\/\*)?|\/\*)$/,
     'expected a SPIFFE ID (spiffe://trust-domain/path), optionally ending in /* ; a * anywhere else is not allowed',
   )
 
@@ -46,51 +48,133 @@ export const tlsSchema = z.strictObject({
   client_ca_files: z.array(nonEmpty).min(1, 'list at least one client CA file'),
 })
 
-export const trustedIssuerSchema = z.strictObject({
-  /** Name grants refer to in `match.issuer`. */
-  name: nonEmpty,
-  /** kubernetes | github-actions | generic: how subject and attributes come from claims. */
-  preset: z.enum(['kubernetes', 'github-actions', 'generic']).default('generic'),
-  /** Exact `iss` the tokens must carry. */
-  issuer: httpsUrl,
-  /** Value the token's `aud` must contain. */
-  audience: nonEmpty,
-  /** JWKS location; when absent it is discovered from `<issuer>/.well-known/openid-configuration`. */
-  jwks_uri: httpsUrl.optional(),
-  /** Allowed signature algorithms (asymmetric only). */
-  algorithms: z
-    .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
-    .min(1)
-    .default(['RS256', 'ES256']),
-  /** Refuse tokens whose `iat` is older than this. */
-  max_token_age: duration().optional(),
-  /** Clock skew allowed on exp/nbf, at most 60s. */
-  leeway: duration('30s').refine((s) => s <= 60, 'leeway must be at most 60s'),
-  /** claim (dotted path allowed) → attribute name that grants can match. */
-  attributes: z.record(z.string(), nonEmpty).default({}),
-  /** Extra CA (PEM file) for the issuer's HTTPS endpoints. */
-  ca_file: nonEmpty.optional(),
-  /** Deadline for one discovery or JWKS request; the issuer down → UNAVAILABLE after this. */
-  fetch_timeout: duration('5s'),
+/** Keys fetched over plain http could be swapped by anyone on the path: the issuer's endpoints are https only. */
+const issuerEndpointUrl = z.url({
+  protocol: /^https$/,
+  error: (issue) =>
+    `${JSON.stringify(issue.input)} must be an https:// URL (keys fetched over plain http could be swapped by anyone on the path)`,
 })
 
+/**
+ * `attributes` of a trusted issuer: claim path → attribute name, or `{ name, types }` to also map
+ * numbers and booleans. Comes out as a list of parsed mappings.
+ */
+const claimMappingsSchema = z
+  .record(
+    z.string(),
+    z.union(
+      [
+        nonEmpty,
+        z.strictObject({
+          /** Attribute name grants match on. */
+          name: nonEmpty,
+          /** JSON types mapped (as their JSON text); strings only by default. */
+          types: z.array(z.enum(CLAIM_TYPES)).min(1).default(['string']),
+        }),
+      ],
+      {
+        error:
+          'expected an attribute name, or { name: <attribute>, types: [string | number | boolean, ...] }',
+      },
+    ),
+  )
+  .default({})
+  .superRefine((mappings, ctx) => {
+    for (const claim of Object.keys(mappings)) {
+      if (parseClaimPath(claim) === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [claim],
+          message:
+            'is not a claim path: use a.b.c for nested claims, or a JSON Pointer such as /kubernetes.io/namespace for a claim name holding a dot',
+        })
+    }
+  })
+  .transform((mappings): ClaimMapping[] =>
+    Object.entries(mappings).map(([claim, target]) => ({
+      claim,
+      path: parseClaimPath(claim) ?? [],
+      name: typeof target === 'string' ? target : target.name,
+      types: typeof target === 'string' ? ['string'] : target.types,
+    })),
+  )
+
+export const trustedIssuerSchema = z
+  .strictObject({
+    /** Name grants refer to in `match.issuer`. */
+    name: nonEmpty,
+    /** kubernetes | github-actions | generic: how subject and attributes come from claims. */
+    preset: z.enum(['kubernetes', 'github-actions', 'generic']).default('generic'),
+    /** Exact `iss` the tokens must carry; https when jwks_uri is absent (discovery fetches from it). */
+    issuer: httpsUrl,
+    /** Value the token's `aud` must contain. */
+    audience: nonEmpty,
+    /** JWKS location (https); when absent it is discovered from `<issuer>/.well-known/openid-configuration`. */
+    jwks_uri: issuerEndpointUrl.optional(),
+    /** Allowed signature algorithms (asymmetric only; none and HS* never are). */
+    algorithms: z
+      .array(
+        z.enum(WORKLOAD_TOKEN_ALGORITHMS, {
+          error: (issue) =>
+            `${JSON.stringify(issue.input)} is not allowed: use one of ${WORKLOAD_TOKEN_ALGORITHMS.join(', ')} (none and HS* never are)`,
+        }),
+      )
+      .min(1)
+      .default([...DEFAULT_ALGORITHMS]),
+    /** Refuse tokens whose `iat` is older than this. */
+    max_token_age: duration().optional(),
+    /** Clock skew allowed on exp/nbf, at most 60s. */
+    leeway: duration('30s').refine((s) => s <= 60, 'leeway must be at most 60s'),
+    /**
+     * claim path → attribute name that grants can match. `a.b` is the nested path only (never a claim
+     * literally named "a.b"); `/kubernetes.io/namespace` (JSON Pointer) reaches a name holding a dot.
+     * Only string claims map, unless written `{ name: level, types: [number] }` (also: boolean, string).
+     */
+    attributes: claimMappingsSchema,
+    /** Extra CA (PEM file) for the issuer's HTTPS endpoints. */
+    ca_file: nonEmpty.optional(),
+    /** Deadline for one discovery or JWKS request; the issuer down → UNAVAILABLE after this. */
+    fetch_timeout: duration('5s'),
+  })
+  .superRefine((entry, ctx) => {
+    if (entry.jwks_uri === undefined && !entry.issuer.startsWith('https:'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['issuer'],
+        message: `${JSON.stringify(entry.issuer)} must be an https:// URL when jwks_uri is not set (the keys are discovered from it)`,
+      })
+  })
+
 export const adminEntrySchema = z.union([
-  z.string().regex(/^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~!$&'()+,;=:@-]+)*$/, {
+  z.string().regex(/^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~!$&'()+,;=:@-]+)+$/, {
     message: 'expected a SPIFFE ID (an OIDC admin is written { issuer: <trust name>, subject: <sub> })',
   }),
   z.strictObject({ issuer: nonEmpty, subject: nonEmpty }),
 ])
 
-export const grantTokenSchema = z.strictObject({
-  /** Audience of the minted token (`proxy:<route>` for the injection proxy). */
-  audience: nonEmpty,
-  /** Scopes a caller may request for this audience. */
-  scopes: z.array(nonEmpty).default([]),
-  /** Lifetime when the request says 0. */
-  default_ttl: duration('5m'),
-  /** Longer requests are capped to this. */
-  max_ttl: duration('1h'),
-})
+/** A token grant's default_ttl when it names none (and max_ttl allows it). */
+const DEFAULT_TOKEN_TTL_SECONDS = 300
+
+export const grantTokenSchema = z
+  .strictObject({
+    /** Audience of the minted token (`proxy:<route>` for the injection proxy). */
+    audience: nonEmpty,
+    /** Scopes a caller may request for this audience. */
+    scopes: z.array(nonEmpty).default([]),
+    /** Lifetime when the request says 0; default min(5m, max_ttl). */
+    default_ttl: duration().optional(),
+    /** Longer requests are capped to this. */
+    max_ttl: duration('1h'),
+  })
+  // Only a default_ttl the operator wrote can contradict max_ttl; the default follows max_ttl down.
+  .superRefine((token, ctx) => {
+    if (token.default_ttl !== undefined && token.default_ttl > token.max_ttl)
+      ctx.addIssue({ code: 'custom', path: ['default_ttl'], message: 'is longer than max_ttl' })
+  })
+  .transform((token) => ({
+    ...token,
+    default_ttl: token.default_ttl ?? Math.min(DEFAULT_TOKEN_TTL_SECONDS, token.max_ttl),
+  }))
 
 export const grantSchema = z.strictObject({
   /** Unique name, shown in WhoAmI and audit. */

@@ -8,7 +8,7 @@ import {
   type WorkloadTokenVerifierLike,
 } from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
-import type { CertificateIdentityCache } from '../identity/mtls.js'
+import { type CertificateIdentityCache, certificateThumbprint } from '../identity/mtls.js'
 import { tokenFingerprint } from '../identity/oidc.js'
 import type { MintedToken } from '../issuer/mint.js'
 import type { SigningKeys } from '../issuer/signing_keys.js'
@@ -91,7 +91,10 @@ export class ExchangeSteps {
         decision: isCallerFault(error.code) ? 'deny' : 'error',
         peer: creds.peer,
         reason: error.message,
-        cert_thumbprint: creds.rejectedCertificate?.thumbprint,
+        // the certificate offered, even one TLS accepted but identity refused (two URI SANs, ...)
+        cert_thumbprint:
+          creds.rejectedCertificate?.thumbprint ??
+          (creds.verifiedCertificate ? certificateThumbprint(creds.verifiedCertificate) : undefined),
         detail: { call, code: error.code, ...credentialFingerprints(creds) },
       }
       const { id } = await this.record(record, started, error)

@@ -32,22 +32,31 @@ export function identityFromCertificate(der: Uint8Array): Identity {
   }
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension)
   const uris = (san?.names.items ?? []).filter((n) => n.type === 'url').map((n) => n.value)
-  const spiffe = uris.filter((u) => u.toLowerCase().startsWith('spiffe://'))
-  if (spiffe.length === 0) {
+  // An X509-SVID carries exactly one URI SAN. With several, which one names the caller would be a
+  // guess (an https: SAN next to an admin's spiffe: SAN was once taken as that admin), so refuse.
+  if (uris.length > 1) {
+    throw new BrokerError(
+      'ERR_CERTIFICATE_INVALID',
+      `client certificate has ${uris.length} URI SANs; a workload certificate (X509-SVID) must carry exactly one, its SPIFFE ID`,
+    )
+  }
+  const uri = uris[0]
+  if (uri === undefined || !uri.toLowerCase().startsWith('spiffe://')) {
     throw new BrokerError(
       'ERR_CERTIFICATE_INVALID',
       'client certificate has no SPIFFE ID: expected one URI SAN of the form spiffe://trust-domain/path',
     )
   }
-  if (spiffe.length > 1) {
-    throw new BrokerError(
-      'ERR_CERTIFICATE_INVALID',
-      `client certificate has ${spiffe.length} SPIFFE IDs; a workload certificate must carry exactly one`,
-    )
-  }
-  const parsed = parseSpiffeId(spiffe[0]!)
+  const parsed = parseSpiffeId(uri)
   if (!parsed) {
     throw new BrokerError('ERR_CERTIFICATE_INVALID', `client certificate URI SAN is not a valid SPIFFE ID`)
+  }
+  if (parsed.path === '') {
+    // SPIFFE reserves the bare trust-domain ID for the trust domain itself, never a workload.
+    throw new BrokerError(
+      'ERR_CERTIFICATE_INVALID',
+      `client certificate names the trust domain spiffe://${parsed.trustDomain} itself; a workload SPIFFE ID has a path (spiffe://${parsed.trustDomain}/...)`,
+    )
   }
   return {
     subject: parsed.id,

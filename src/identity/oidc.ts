@@ -7,17 +7,22 @@ import { jwtVerify } from 'jose'
 import { type Clock, systemClock } from '../clock.js'
 import { BrokerError } from '../errors.js'
 import type { Identity } from './identity.js'
+import type { WorkloadTokenAlgorithm } from './oidc/algorithms.js'
+import type { ClaimMapping } from './oidc/claim_path.js'
 import { mapClaims } from './oidc/claims.js'
 import { inspectCompactJws, safe } from './oidc/compact.js'
 import { IssuerHttpClient } from './oidc/fetch_json.js'
 import { fromJoseError } from './oidc/jose_errors.js'
 import { JwksCache } from './oidc/jwks_cache.js'
-import { type ResolvedIssuer, resolveIssuers } from './oidc/options.js'
 
 /** How subject and attributes are derived from a verified token. */
 export type OidcPreset = 'kubernetes' | 'github-actions' | 'generic'
 
-/** One `trust.oidc[]` entry. */
+/**
+ * One `trust.oidc[]` entry, as the verifier uses it. Built from the validated config by
+ * `trustedIssuerFromConfig` (src/identity/oidc/options.ts): the config schema is the one validator,
+ * so nothing here is checked a second time.
+ */
 export interface TrustedIssuer {
   /** Name used in policy (`match.issuer`) and in messages. */
   name: string
@@ -25,16 +30,16 @@ export interface TrustedIssuer {
   issuer: string
   /** Audience the token's `aud` must contain. */
   audience: string
-  /** JWKS location; when absent, OIDC discovery at `<issuer>/.well-known/openid-configuration`. */
+  /** JWKS location (https); when absent, OIDC discovery at `<issuer>/.well-known/openid-configuration`. */
   jwksUri?: string
-  /** Allowed asymmetric algorithms; default `['RS256', 'ES256']`. `none` and HS* are refused at construction. */
-  algorithms: string[]
+  /** Allowed asymmetric algorithms (the type admits no `none` or HS*). */
+  algorithms: WorkloadTokenAlgorithm[]
   /** When set, `iat` must be present and no older than this. */
   maxTokenAgeSeconds?: number
-  /** Clock skew allowed on `exp`/`nbf`/`iat`, at most 60. */
+  /** Clock skew allowed on `exp`/`nbf`/`iat` (the schema bounds it to 0–60). */
   leewaySeconds: number
-  /** Claim path (dotted; `kubernetes.io.namespace` works) → attribute name. */
-  attributes: Record<string, string>
+  /** Configured claim → attribute mappings, applied after the preset's. */
+  attributes: ClaimMapping[]
   preset: OidcPreset
   /** Extra CA (PEM) trusted, alongside the public roots, for the issuer's HTTPS endpoints. */
   caPem?: string
@@ -50,8 +55,11 @@ export interface WorkloadTokenVerifierOptions {
   cacheMaxAgeMs?: number
 }
 
+/** Deadline for one discovery or JWKS request when `fetchTimeoutMs` is not given. */
+const DEFAULT_FETCH_TIMEOUT_MS = 5000
+
 interface Trust {
-  config: ResolvedIssuer
+  config: TrustedIssuer
   http: IssuerHttpClient
   keys: JwksCache
 }
@@ -61,9 +69,11 @@ interface Trust {
  *
  * @example
  * ```ts
- * const verifier = new WorkloadTokenVerifier([
+ * const verifier = new WorkloadTokenVerifier(config.trust.oidc.map((entry) => trustedIssuerFromConfig(entry)))
+ * // or by hand:
+ * const k8s = new WorkloadTokenVerifier([
  *   { name: 'k8s-prod', preset: 'kubernetes', issuer: 'https://kubernetes.default.svc', audience: 'keybroker',
- *     algorithms: ['RS256'], leewaySeconds: 30, attributes: {} },
+ *     algorithms: ['RS256'], leewaySeconds: 30, attributes: [] },
  * ])
  * const identity = await verifier.verifyWorkloadToken(bearer)
  * // identity.subject === 'system:serviceaccount:agents:research', identity.attributes.namespace === 'agents'
@@ -73,15 +83,15 @@ export class WorkloadTokenVerifier {
   readonly #clock: Clock
   readonly #byIssuer = new Map<string, Trust>()
 
-  /** Throws BrokerError `ERR_CONFIG` naming the offending `trust.oidc[i]` field. */
+  /** `issuers` come from the validated config (`trustedIssuerFromConfig`); one entry per `iss`. */
   constructor(issuers: TrustedIssuer[], opts: WorkloadTokenVerifierOptions = {}) {
     this.#clock = opts.clock ?? systemClock
     const refetchIntervalMs = opts.refetchIntervalMs ?? 30_000
     const maxAgeMs = opts.cacheMaxAgeMs ?? 600_000
-    for (const config of resolveIssuers(issuers)) {
+    for (const config of issuers) {
       const http = new IssuerHttpClient(config.name, {
         caPem: config.caPem,
-        timeoutMs: config.fetchTimeoutMs,
+        timeoutMs: config.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
       })
       const keys = new JwksCache({
         name: config.name,
@@ -106,7 +116,7 @@ export class WorkloadTokenVerifier {
     if (trust === undefined)
       throw new BrokerError('ERR_ISSUER_UNKNOWN', `token issuer ${safe(iss)} is not trusted`)
     const { config } = trust
-    if (!config.algorithms.includes(alg)) {
+    if (!(config.algorithms as string[]).includes(alg)) {
       throw new BrokerError(
         'ERR_TOKEN_INVALID',
         `token alg ${safe(alg)} is not allowed for issuer ${config.name} (allowed: ${config.algorithms.join(', ')})`,

@@ -127,7 +127,7 @@ export class AwsSecretsManagerProvider implements Provider {
     const tries = attempts && attempts > 1 ? ` after ${attempts} attempts` : ''
     if (name === 'ResourceNotFoundException') {
       return new BrokerError(
-        'ERR_FAILED_PRECONDITION',
+        'ERR_UPSTREAM_NOT_FOUND',
         `secret ${ref.name} not found in ${p} at its configured secret_id${ref.versionStage ? ` and version stage` : ''}`,
         cause,
       )

@@ -151,7 +151,7 @@ export class VaultProvider implements Provider {
     if (typeof data === 'object' && isObject(data.metadata) && 'data' in data) {
       if (data.data === null) {
         throw new BrokerError(
-          'ERR_FAILED_PRECONDITION',
+          'ERR_UPSTREAM_NOT_FOUND',
           `${where}: its current version is deleted or destroyed`,
         )
       }
@@ -312,7 +312,7 @@ export class VaultProvider implements Provider {
     const cause = { cause: new Error(summarize(f)) }
     if (f.status === 404) {
       return new BrokerError(
-        'ERR_FAILED_PRECONDITION',
+        'ERR_UPSTREAM_NOT_FOUND',
         `secret ${ref.name} not found in ${p} at its configured path`,
         cause,
       )

@@ -30,6 +30,8 @@ export const HTTP_STATUS: Record<BrokerErrorCode, number> = {
   ERR_UPSTREAM_UNAVAILABLE: 502,
   ERR_UPSTREAM_TIMEOUT: 504,
   ERR_UPSTREAM_REFUSED: 502,
+  // the route's key is missing at its secret store: a gateway fault, not the broker's (500) nor the API's (404)
+  ERR_UPSTREAM_NOT_FOUND: 502,
   ERR_KEYS_UNAVAILABLE: 503,
   ERR_KEY_STORE_CORRUPT: 500,
   ERR_CONFIG: 500,

@@ -2,6 +2,7 @@ import { hkdfSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { BrokerConfig } from '../config/index.js'
 import { BrokerError } from '../errors.js'
+import { trustedIssuerFromConfig } from '../identity/oidc/options.js'
 import type { TrustedIssuer } from '../identity/oidc.js'
 import { countCertificates, type TlsMaterial } from './grpc_listener.js'
 
@@ -44,33 +45,24 @@ export function readTlsMaterial(config: BrokerConfig): TlsMaterial | undefined {
   return { cert, key, clientCa: Buffer.concat(bundles.flatMap((b) => [b, Buffer.from('\n')])) }
 }
 
-/** `trust.oidc[]` (snake_case config) → the verifier's options. */
+/** `trust.oidc[]` → the verifier's options; reads each `ca_file` (the schema validated the rest). */
 export function trustedIssuers(config: BrokerConfig): TrustedIssuer[] {
   return config.trust.oidc.map((t, i) => {
     let caPem: string | undefined
     if (t.ca_file) {
+      const key = `trust.oidc[${i}].ca_file`
       try {
         caPem = readFileSync(t.ca_file, 'utf8')
       } catch (err) {
+        throw new BrokerError('ERR_CONFIG', `${config.sourceFile}: ${key}: ${(err as Error).message}`)
+      }
+      if (countCertificates(caPem) === 0)
         throw new BrokerError(
           'ERR_CONFIG',
-          `${config.sourceFile}: trust.oidc[${i}].ca_file: ${(err as Error).message}`,
+          `${config.sourceFile}: ${key}: ${t.ca_file} holds no PEM certificate`,
         )
-      }
     }
-    return {
-      name: t.name,
-      issuer: t.issuer,
-      audience: t.audience,
-      jwksUri: t.jwks_uri,
-      algorithms: t.algorithms,
-      maxTokenAgeSeconds: t.max_token_age,
-      leewaySeconds: t.leeway,
-      attributes: t.attributes,
-      preset: t.preset,
-      caPem,
-      fetchTimeoutMs: t.fetch_timeout * 1000,
-    }
+    return trustedIssuerFromConfig(t, caPem)
   })
 }
 

@@ -28,6 +28,8 @@ export const GRPC_STATUS: Record<BrokerErrorCode, status> = {
   ERR_UPSTREAM_UNAVAILABLE: status.UNAVAILABLE,
   ERR_UPSTREAM_TIMEOUT: status.UNAVAILABLE,
   ERR_UPSTREAM_REFUSED: status.UNAVAILABLE,
+  // not retryable as UNAVAILABLE would be; the secret the caller named exists in config, not upstream
+  ERR_UPSTREAM_NOT_FOUND: status.NOT_FOUND,
   ERR_KEYS_UNAVAILABLE: status.UNAVAILABLE,
   ERR_KEY_STORE_CORRUPT: status.INTERNAL,
   ERR_CONFIG: status.INTERNAL,

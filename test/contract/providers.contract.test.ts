@@ -55,12 +55,12 @@ describe('contract: real Vault', () => {
     expect(JSON.parse(got.value.toString())).to.have.property(field)
   })
 
-  it('maps a missing path to ERR_FAILED_PRECONDITION', async () => {
+  it('maps a missing path to ERR_UPSTREAM_NOT_FOUND', async () => {
     const err = await vault
       .get({ name: 'contract', path: `${path}-absent-${Date.now()}` })
       .catch((e: unknown) => e)
     expect(err).to.be.instanceOf(BrokerError)
-    expect((err as BrokerError).code).to.equal('ERR_FAILED_PRECONDITION')
+    expect((err as BrokerError).code).to.equal('ERR_UPSTREAM_NOT_FOUND')
   })
 
   it('names a missing field', async () => {
@@ -98,12 +98,12 @@ describe('contract: real AWS Secrets Manager', () => {
     expect(got.value.length).to.be.greaterThan(0)
   })
 
-  it('maps a missing secret to ERR_FAILED_PRECONDITION', async () => {
+  it('maps a missing secret to ERR_UPSTREAM_NOT_FOUND', async () => {
     const err = await aws
       .get({ name: 'contract', secretId: `${secretId}-absent-${Date.now()}` })
       .catch((e: unknown) => e)
     expect(err).to.be.instanceOf(BrokerError)
     // an identity without secretsmanager:GetSecretValue on the absent ARN gets AccessDenied instead
-    expect((err as BrokerError).code).to.be.oneOf(['ERR_FAILED_PRECONDITION', 'ERR_UPSTREAM_REFUSED'])
+    expect((err as BrokerError).code).to.be.oneOf(['ERR_UPSTREAM_NOT_FOUND', 'ERR_UPSTREAM_REFUSED'])
   })
 })

@@ -56,7 +56,8 @@ function identityFrom(config: BrokerConfig, opts: CheckOptions): Identity {
     if (opts.subject !== undefined || opts.issuer !== undefined || opts.attribute.length > 0)
       throw new CliExit('give either --spiffe-id, or --subject/--issuer/--attribute, not both', 2)
     const id = parseSpiffeId(opts.spiffeId)
-    if (!id) throw new CliExit(`--spiffe-id: "${opts.spiffeId}" is not a SPIFFE ID (spiffe://domain/path)`, 2)
+    if (!id || id.path === '')
+      throw new CliExit(`--spiffe-id: "${opts.spiffeId}" is not a SPIFFE ID (spiffe://domain/path)`, 2)
     return { subject: id.id, method: 'mtls', issuer: `spiffe://${id.trustDomain}`, attributes: {} }
   }
   if (opts.subject === undefined && opts.issuer === undefined)

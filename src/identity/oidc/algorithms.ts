@@ -1,11 +1,27 @@
 import type { JWK } from 'jose'
 
 /**
- * Asymmetric JWS algorithms a workload token may be signed with, and the key shape each needs.
- * `none` and HS* are absent on purpose: a verifier that accepts them can be fooled with the
- * issuer's public key used as an HMAC secret.
+ * Asymmetric JWS algorithms a workload token may be signed with. `none` and HS* are absent on
+ * purpose: a verifier that accepts them can be fooled with the issuer's public key used as an
+ * HMAC secret. The config schema offers exactly this list for `trust.oidc[].algorithms`.
  */
-const KEY_SHAPES: Readonly<Record<string, { kty: string; crv?: string }>> = {
+export const WORKLOAD_TOKEN_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const
+export type WorkloadTokenAlgorithm = (typeof WORKLOAD_TOKEN_ALGORITHMS)[number]
+
+/** The key shape each algorithm needs. */
+const KEY_SHAPES: Readonly<Record<WorkloadTokenAlgorithm, { kty: string; crv?: string }>> = {
   RS256: { kty: 'RSA' },
   RS384: { kty: 'RSA' },
   RS512: { kty: 'RSA' },
@@ -19,11 +35,8 @@ const KEY_SHAPES: Readonly<Record<string, { kty: string; crv?: string }>> = {
   Ed25519: { kty: 'OKP', crv: 'Ed25519' },
 }
 
-export const DEFAULT_ALGORITHMS: readonly string[] = ['RS256', 'ES256']
-
-export function isSupportedAlgorithm(alg: string): boolean {
-  return Object.hasOwn(KEY_SHAPES, alg)
-}
+/** `trust.oidc[].algorithms` when the config names none. */
+export const DEFAULT_ALGORITHMS: readonly WorkloadTokenAlgorithm[] = ['RS256', 'ES256']
 
 /** True for `none` and the HMAC family, which are refused whatever the configuration says. */
 export function isForbiddenAlgorithm(alg: string): boolean {
@@ -32,7 +45,7 @@ export function isForbiddenAlgorithm(alg: string): boolean {
 
 /** Whether a public JWK from a JWKS can verify a signature made with `alg`. */
 export function keyFitsAlgorithm(jwk: JWK, alg: string): boolean {
-  const shape = KEY_SHAPES[alg]
+  const shape = Object.hasOwn(KEY_SHAPES, alg) ? KEY_SHAPES[alg as WorkloadTokenAlgorithm] : undefined
   if (!shape) return false
   if (jwk.kty !== shape.kty) return false
   if (shape.crv !== undefined && jwk.crv !== shape.crv) return false

@@ -1,10 +1,10 @@
 import { errors } from 'jose'
 import { BrokerError, toBrokerError } from '../../errors.js'
+import type { TrustedIssuer } from '../oidc.js'
 import { safe } from './compact.js'
-import type { ResolvedIssuer } from './options.js'
 
 /** Translate what jose throws into BrokerErrors with messages written for a person. Never quotes the token. */
-export function fromJoseError(err: unknown, trust: ResolvedIssuer, kid: string | undefined): BrokerError {
+export function fromJoseError(err: unknown, trust: TrustedIssuer, kid: string | undefined): BrokerError {
   if (err instanceof BrokerError) return err
   if (err instanceof errors.JWTExpired) {
     if (err.claim === 'iat') {
@@ -31,7 +31,7 @@ export function fromJoseError(err: unknown, trust: ResolvedIssuer, kid: string |
 
 function claimError(
   err: InstanceType<typeof errors.JWTClaimValidationFailed>,
-  trust: ResolvedIssuer,
+  trust: TrustedIssuer,
 ): BrokerError {
   const { claim, reason, payload } = err
   if (reason === 'missing') return invalid(`token has no ${claim} claim`)
