@@ -202,6 +202,11 @@ export const routeSchema = z.strictObject({
   ca_file: nonEmpty.optional(),
   /** Deadline for the upstream's response headers. */
   timeout: duration('30s'),
+  /**
+   * Mask copies of the injected key in response bodies (best effort; headers are always scanned).
+   * Turn off only for binary streams from an upstream that never echoes the key.
+   */
+  scan_response: z.boolean().default(true),
 })
 
 export const configSchema = z.strictObject({

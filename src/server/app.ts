@@ -251,7 +251,17 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
             )
           },
         },
-        prefix: [[PROXY_PREFIX, proxyHandler({ exchange: exchange.proxy, upstreams, logger })]],
+        prefix: [
+          [
+            PROXY_PREFIX,
+            proxyHandler({
+              exchange: exchange.proxy,
+              upstreams,
+              logger,
+              onLeakRedacted: (route, count) => metrics.proxyLeaksRedacted.inc({ route }, count),
+            }),
+          ],
+        ],
       },
       onUnexpected,
     )

@@ -21,6 +21,8 @@ export class BrokerMetrics {
   readonly secretCache: Counter<'result'>
   readonly auditWriteDuration: Histogram
   readonly watchersDropped: Counter
+  readonly proxyLeaksRedacted: Counter<'route'>
+  readonly connectionsRefused: Counter<'listener' | 'reason'>
   readonly #exchangeCounters = new Map<string, Counter.Internal>()
   readonly #exchangeDurations = new Map<string, Histogram.Internal<'kind'>>()
 
@@ -77,6 +79,18 @@ export class BrokerMetrics {
     this.watchersDropped = new Counter({
       name: 'keybroker_watchers_dropped_total',
       help: 'WatchExchanges streams dropped because the watcher stopped reading.',
+      registers,
+    })
+    this.proxyLeaksRedacted = new Counter({
+      name: 'keybroker_proxy_leaks_redacted_total',
+      help: 'Copies of an injected key found in upstream responses and masked, by route.',
+      labelNames: ['route'],
+      registers,
+    })
+    this.connectionsRefused = new Counter({
+      name: 'keybroker_connections_refused_total',
+      help: 'Connections closed at accept because their peer address held limits.max_connections_per_peer.',
+      labelNames: ['listener', 'reason'],
       registers,
     })
     collectDefaultMetrics({ register: this.registry })
