@@ -3,6 +3,7 @@ import { BrokerError } from '../src/errors.js'
 import { normalizeProxyPath } from '../src/exchange/lib/proxy_path.js'
 import { evaluateProxyRequest } from '../src/policy/proxy_scopes.js'
 import { callerResponseHeaders, upstreamRequestHeaders } from '../src/proxy/headers.js'
+import { LeakScanner } from '../src/proxy/leak_scanner.js'
 
 function refusal(raw: string): string {
   try {
@@ -79,7 +80,7 @@ describe('proxy header hygiene', () => {
     expect(out).to.deep.equal({ 'content-type': 'application/json', 'x-api-key': 'Key k' })
   })
 
-  it('drops hop-by-hop response fields and any field that carries the key', () => {
+  it('drops hop-by-hop response fields and masks the key wherever it appears', () => {
     const out = callerResponseHeaders(
       {
         'content-type': 'text/plain',
@@ -90,8 +91,16 @@ describe('proxy header hygiene', () => {
         location: 'https://api/v1?key=s3cr3t%2B%2F%3D',
         'set-cookie': ['a=1', 'b=2'],
       },
-      's3cr3t+/=',
+      new LeakScanner([Buffer.from('s3cr3t+/=')]),
     )
-    expect(out).to.deep.equal({ 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'] })
+    expect(out).to.deep.equal({
+      headers: {
+        'content-type': 'text/plain',
+        'x-echo': 'Bearer *********',
+        location: 'https://api/v1?key=***************',
+        'set-cookie': ['a=1', 'b=2'],
+      },
+      redacted: 2,
+    })
   })
 })

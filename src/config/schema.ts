@@ -304,7 +304,36 @@ export const routeSchema = z.strictObject({
   ca_file: nonEmpty.optional(),
   /** Deadline for the upstream's response headers. */
   timeout: duration('30s'),
+  /**
+   * Mask copies of the injected key in response bodies (best effort; headers are always scanned).
+   * Turn off only for binary streams from an upstream that never echoes the key.
+   */
+  scan_response: z.boolean().default(true),
 })
+
+export const limitsSchema = z
+  .strictObject({
+    /** A connection must complete its TLS handshake within this (both listeners). */
+    handshake_timeout: duration('10s'),
+    /** HTTP: a request's headers must all arrive within this. */
+    headers_timeout: duration('30s'),
+    /** HTTP: a whole request, body included, must arrive within this (proxy uploads too). */
+    request_timeout: duration('5m'),
+    /** HTTP: how long a connection waits for its next request after a response. */
+    keep_alive_timeout: duration('5s'),
+    /** HTTP: a connection with no traffic for this long is closed; gRPC: one with no call. */
+    idle_timeout: duration('5m'),
+    /** gRPC: the broker pings each connection this often, to drop peers that vanished. */
+    grpc_keepalive_time: duration('2m'),
+    /** gRPC: a ping not answered within this closes the connection. */
+    grpc_keepalive_timeout: duration('20s'),
+    /** Connections one peer address may hold open at once, per listener (0 = no limit). */
+    max_connections_per_peer: z.number().int().min(0).default(256),
+  })
+  .refine((l) => l.headers_timeout <= l.request_timeout, {
+    message: 'headers_timeout must not be longer than request_timeout',
+    path: ['headers_timeout'],
+  })
 
 export const configSchema = z.strictObject({
   /** `iss` of minted tokens; also the OIDC discovery issuer. */
@@ -397,6 +426,8 @@ export const configSchema = z.strictObject({
   providers: z.record(z.string(), providerSchema).default({}),
   routes: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/), routeSchema).default({}),
   grants: z.array(grantSchema).default([]),
+  /** Bounds on slow, idle and numerous client connections (both listeners); applied at start. */
+  limits: limitsSchema.prefault(ALL_DEFAULTS),
 })
 
 type ParsedConfig = z.output<typeof configSchema>

@@ -49,6 +49,8 @@ export interface ProxyOutcome {
   requestBytes: number
   /** Response body bytes, when the upstream declared content-length. */
   responseBytes?: number
+  /** Copies of the injected key masked in the response so far (headers, at outcome time). */
+  leakRedacted?: number
 }
 
 const MAX_AUDITED_PATH = 512
@@ -177,6 +179,32 @@ export class ProxyExchange {
     return id
   }
 
+  /**
+   * After the response body: the upstream sent the key back inside it and the proxy masked
+   * `leakRedacted` copies in all (headers included). The outcome row was committed before the
+   * body was read, so this is a row of its own that names it.
+   */
+  async recordRedacted(
+    grant: ProxyGrant,
+    found: { outcomeExchangeId: string; leakRedacted: number },
+  ): Promise<string> {
+    const { id } = await this.steps.record(
+      {
+        ...grant.audit,
+        decision: 'allow',
+        detail: {
+          ...grant.audit.detail,
+          phase: 'redacted',
+          authorized_by: grant.authorizedExchangeId,
+          outcome: found.outcomeExchangeId,
+          leak_redacted: found.leakRedacted,
+        },
+      },
+      grant.started,
+    )
+    return id
+  }
+
   /** Step 4 for a request that was allowed but could not be completed (upstream fault, caller gone). */
   recordFailed(grant: ProxyGrant, err: unknown, outcome: ProxyOutcome): Promise<RecordedError> {
     return this.steps.refuse(
@@ -247,5 +275,6 @@ function outcomeDetail(grant: ProxyGrant, outcome: ProxyOutcome): Record<string,
   }
   if (outcome.status !== undefined) detail.status = outcome.status
   if (outcome.responseBytes !== undefined) detail.response_bytes = outcome.responseBytes
+  if (outcome.leakRedacted !== undefined) detail.leak_redacted = outcome.leakRedacted
   return detail
 }

@@ -9,6 +9,8 @@ import type { CallerCredentials } from '../identity/authenticate.js'
 import { certificateThumbprint } from '../identity/mtls.js'
 import { callerResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { errorName, HTTP_STATUS } from './http_status.js'
+import { type LeakRedactingStream, LeakScanner } from './leak_scanner.js'
+import { type ScanDecoding, scanDecoding } from './response_decoding.js'
 import type { UpstreamPool } from './upstream.js'
 
 /** Where the proxy is mounted on the HTTP listener. */
@@ -25,6 +27,8 @@ export interface ProxyHandlerOptions {
   exchange: ProxyExchange
   upstreams: UpstreamPool
   logger?: ProxyLogger
+  /** Called once per proxied request whose response carried the injected key (count > 0). */
+  onLeakRedacted?: (route: string, count: number) => void
 }
 
 /**
@@ -43,7 +47,7 @@ async function forward(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const { exchange, upstreams, logger } = options
+  const { exchange, upstreams, logger, onLeakRedacted } = options
   const callerGone = new AbortController()
   res.once('close', () => {
     if (!res.writableFinished)
@@ -61,8 +65,15 @@ async function forward(
   const route = grant.route
   let requestBytes = 0
   let response: Dispatcher.ResponseData
+  let scanner: LeakScanner
+  const scanBody = route.scan_response
   try {
     const injected = route.query_param ? undefined : route.template.replaceAll('{secret}', () => secret)
+    // The key, and the whole value it travels in when templated (`Bearer <key>` base64-encodes
+    // differently from the key alone).
+    scanner = new LeakScanner(
+      injected !== undefined && injected !== secret ? [grant.secret, Buffer.from(injected)] : [grant.secret],
+    )
     // biome-ignore lint/suspicious/noControlCharactersInRegex: a header value must not carry these
     if (injected !== undefined && /[\r\n\u0000]/.test(injected)) {
       throw new BrokerError(
@@ -71,14 +82,17 @@ async function forward(
       )
     }
     const query = withInjectedParam(grant.rawQuery, route.query_param, secret)
+    const headers = upstreamRequestHeaders(
+      req.headers,
+      injected === undefined ? undefined : { name: route.header, value: injected },
+    )
+    // The agent chooses Accept-Encoding; a compressed echo of the key would pass the scan unseen.
+    if (scanBody) headers['accept-encoding'] = 'identity'
     response = await upstreams.dispatcher(grant.routeName, route).request({
       origin: grant.origin,
       path: query ? `${grant.upstreamPath}?${query}` : grant.upstreamPath,
       method: grant.method,
-      headers: upstreamRequestHeaders(
-        req.headers,
-        injected === undefined ? undefined : { name: route.header, value: injected },
-      ),
+      headers,
       body: hasBody(req)
         ? Readable.from(
             countedBody(req, (n) => {
@@ -101,6 +115,31 @@ async function forward(
     )
   }
 
+  const hasResponseBody =
+    grant.method !== 'HEAD' && response.statusCode !== 204 && response.statusCode !== 304
+  const decoding: ScanDecoding =
+    scanBody && hasResponseBody ? scanDecoding(response.headers['content-encoding']) : { kind: 'identity' }
+  if (decoding.kind === 'unreadable') {
+    discard(response.body)
+    const error = new BrokerError(
+      'ERR_UPSTREAM_REFUSED',
+      `the upstream of route "${grant.routeName}" answered with Content-Encoding "${decoding.encoding.slice(0, 64)}", which the key-leak scan cannot read; set routes.${grant.routeName}.scan_response: false only if this upstream never echoes the key`,
+    )
+    return sendError(
+      res,
+      req,
+      await recordedOr(exchange.recordFailed(grant, error, { requestBytes, status: response.statusCode })),
+      logger,
+    )
+  }
+  const upstreamHeaders = { ...response.headers }
+  if (decoding.kind === 'decode') {
+    // decompressed for the scan: the upstream's length and encoding no longer describe the body
+    delete upstreamHeaders['content-encoding']
+    delete upstreamHeaders['content-length']
+  }
+  const caller = callerResponseHeaders(upstreamHeaders, scanner)
+
   // Fail-closed twice: `authorize` committed a write-ahead row before anything went upstream; the
   // outcome row (upstream status, request bytes sent so far, declared response length) is committed
   // here, once the upstream's headers are known and BEFORE the first response byte reaches the
@@ -113,6 +152,7 @@ async function forward(
       status: response.statusCode,
       requestBytes,
       ...(declared !== undefined ? { responseBytes: declared } : {}),
+      ...(caller.redacted > 0 ? { leakRedacted: caller.redacted } : {}),
     })
   } catch (err) {
     discard(response.body)
@@ -127,22 +167,25 @@ async function forward(
     return
   }
 
-  res.writeHead(response.statusCode, {
-    ...callerResponseHeaders(response.headers, secret),
-    'keybroker-exchange-id': exchangeId,
-  })
+  res.writeHead(response.statusCode, { ...caller.headers, 'keybroker-exchange-id': exchangeId })
   let responseBytes = 0
   response.body.on('data', (chunk: Buffer) => {
     responseBytes += chunk.length
   })
+  const redactor: LeakRedactingStream | undefined = scanBody ? scanner.stream() : undefined
   let complete = true
   try {
-    await pipeline(response.body, res)
+    if (redactor && decoding.kind === 'decode')
+      await pipeline(response.body, decoding.decoder(), redactor, res)
+    else if (redactor) await pipeline(response.body, redactor, res)
+    else await pipeline(response.body, res)
   } catch {
     // caller gone or upstream cut mid-body: both ends are torn down by pipeline
     complete = false
     res.destroy()
   }
+  const inBody = redactor?.redacted ?? 0
+  const leakRedacted = caller.redacted + inBody
   logger?.info(
     {
       exchange_id: exchangeId,
@@ -151,9 +194,28 @@ async function forward(
       request_bytes: requestBytes,
       response_bytes: responseBytes,
       complete,
+      ...(leakRedacted > 0 ? { leak_redacted: leakRedacted } : {}),
     },
     'proxied request finished',
   )
+  if (leakRedacted === 0) return
+  onLeakRedacted?.(grant.routeName, leakRedacted)
+  logger?.warn(
+    { exchange_id: exchangeId, route: grant.routeName, leak_redacted: leakRedacted },
+    'the upstream sent the injected key back; every copy found was masked before reaching the caller',
+  )
+  // The outcome row was committed before the body, with the count known then (headers); body
+  // copies are only known now, so they get a row of their own pointing at the outcome.
+  if (inBody > 0) {
+    try {
+      await exchange.recordRedacted(grant, { outcomeExchangeId: exchangeId, leakRedacted })
+    } catch (err) {
+      logger?.error(
+        { err, exchange_id: exchangeId, route: grant.routeName, leak_redacted: leakRedacted },
+        'could not audit the redaction of the injected key from a response body',
+      )
+    }
+  }
 }
 
 /** What the transport knows about the caller: address, broker token, verified client certificate. */

@@ -21,6 +21,7 @@ import { type AuditLogView, auditLogView } from './audit_view.js'
 import { brokerHandlers } from './broker_service.js'
 import { ConfigReloader, type ReloadResult } from './config_reload.js'
 import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './config_wiring.js'
+import { connectionLimitsFromConfig, grpcServerLimits, refusalReporter } from './connection_limits.js'
 import { type GrpcListener, listenGrpcTls, type TlsMaterial } from './grpc_listener.js'
 import { type HttpListener, listenHttp, sendJson } from './http_listener.js'
 import { BrokerMetrics } from './metrics.js'
@@ -166,9 +167,15 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     const onUnexpected = (err: unknown) => logger.error({ err }, 'unexpected error in handler')
 
     const proto = loadBrokerProto()
+    const limits = connectionLimitsFromConfig(config.limits)
+    const guard = (listener: string) => ({
+      limits,
+      onRefused: refusalReporter(listener, config.limits.max_connections_per_peer, metrics, logger),
+    })
     const server = new grpc.Server({
       'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
       'grpc.max_concurrent_streams': 1000,
+      ...grpcServerLimits(limits),
     })
     let grpcListener: GrpcListener | undefined
     server.addService(
@@ -217,6 +224,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
             })
             .catch((err) => logger.error({ err }, 'could not audit a TLS handshake failure'))
         },
+        guard('grpc'),
       )
       grpcPort = grpcListener.port
     } else {
@@ -271,9 +279,20 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
             )
           },
         },
-        prefix: [[PROXY_PREFIX, proxyHandler({ exchange: exchange.proxy, upstreams, logger })]],
+        prefix: [
+          [
+            PROXY_PREFIX,
+            proxyHandler({
+              exchange: exchange.proxy,
+              upstreams,
+              logger,
+              onLeakRedacted: (route, count) => metrics.proxyLeaksRedacted.inc({ route }, count),
+            }),
+          ],
+        ],
       },
       onUnexpected,
+      guard('http'),
     )
 
     const runRetention = async (): Promise<number> => {

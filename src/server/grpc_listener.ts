@@ -3,6 +3,11 @@ import type { AddressInfo } from 'node:net'
 import * as tls from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import { certificateThumbprint } from '../identity/mtls.js'
+import {
+  type ConnectionLimits,
+  capConnectionsPerPeer,
+  DEFAULT_CONNECTION_LIMITS,
+} from './connection_limits.js'
 
 export interface TlsMaterial {
   cert: Buffer
@@ -41,6 +46,13 @@ export interface GrpcListener {
   destroy(): void
 }
 
+/** Connection limits for a listener, and who hears about a connection refused at accept. */
+export interface ListenerGuard {
+  limits: ConnectionLimits
+  /** A connection was closed at accept: its peer address already held `maxConnectionsPerPeer`. */
+  onRefused?: (address: string) => void
+}
+
 /**
  * Terminate TLS ourselves and hand the decrypted stream to grpc-js (its connection injector),
  * instead of `ServerCredentials.createSsl`. Why: a broker that accepts both mTLS callers and
@@ -57,6 +69,7 @@ export async function listenGrpcTls(
   port: number,
   material: TlsMaterial,
   onTlsFailure: (failure: TlsFailure) => void,
+  guard: ListenerGuard = { limits: DEFAULT_CONNECTION_LIMITS },
 ): Promise<GrpcListener> {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure())
   const statuses = new Map<string, PeerCertificateStatus>()
@@ -69,7 +82,15 @@ export async function listenGrpcTls(
     ALPNProtocols: ['h2'],
     minVersion: 'TLSv1.2',
   })
-  const tlsServer = tls.createServer(options(material))
+  // handshakeTimeout counts from accept and is not reset by handshake bytes, so a peer that
+  // trickles a ClientHello is cut off too.
+  const tlsServer = tls.createServer({
+    ...options(material),
+    handshakeTimeout: guard.limits.handshakeTimeoutMs,
+  })
+  capConnectionsPerPeer(tlsServer, guard.limits.maxConnectionsPerPeer, (address) =>
+    guard.onRefused?.(address),
+  )
   const sockets = new Set<tls.TLSSocket>()
 
   tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
@@ -96,6 +117,8 @@ export async function listenGrpcTls(
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`
     onTlsFailure({ peer, reason: err.code ?? err.message })
+    // With a tlsClientError listener, Node leaves the failed socket open: close it here.
+    socket.destroy()
   })
 
   await new Promise<void>((resolve, reject) => {

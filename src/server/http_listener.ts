@@ -1,7 +1,8 @@
 import * as http from 'node:http'
 import * as https from 'node:https'
 import type { AddressInfo } from 'node:net'
-import type { TlsMaterial } from './grpc_listener.js'
+import { capConnectionsPerPeer, DEFAULT_CONNECTION_LIMITS } from './connection_limits.js'
+import type { ListenerGuard, TlsMaterial } from './grpc_listener.js'
 
 export type HttpRoute = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>
 
@@ -43,7 +44,9 @@ export async function listenHttp(
   material: TlsMaterial | undefined,
   routes: HttpRoutes,
   onError: (err: unknown) => void,
+  guard: ListenerGuard = { limits: DEFAULT_CONNECTION_LIMITS },
 ): Promise<HttpListener> {
+  const { limits } = guard
   const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
     const route = routes.exact[path] ?? routes.prefix.find(([p]) => path.startsWith(p))?.[1]
@@ -63,8 +66,22 @@ export async function listenHttp(
     rejectUnauthorized: false,
     minVersion: 'TLSv1.2',
   })
-  const server = material ? https.createServer(tlsOptions(material), handle) : http.createServer(handle)
-  server.keepAliveTimeout = 5_000
+  const serverOptions: http.ServerOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // how often headers/request deadlines are checked (Node's default, 30 s, would double them)
+    connectionsCheckingInterval: Math.max(250, Math.min(5_000, limits.headersTimeoutMs / 4)),
+  }
+  const server = material
+    ? https.createServer(
+        { ...tlsOptions(material), ...serverOptions, handshakeTimeout: limits.handshakeTimeoutMs },
+        handle,
+      )
+    : http.createServer(serverOptions, handle)
+  // No byte either way for this long: closed, whether it is between requests or never sent one.
+  server.timeout = limits.idleTimeoutMs
+  capConnectionsPerPeer(server, limits.maxConnectionsPerPeer, (address) => guard.onRefused?.(address))
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => {

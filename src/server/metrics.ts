@@ -24,6 +24,8 @@ export class BrokerMetrics {
   readonly auditWriteDuration: Histogram
   readonly watchersDropped: Counter
   readonly upstreamCircuitState: Gauge<'provider'>
+  readonly proxyLeaksRedacted: Counter<'route'>
+  readonly connectionsRefused: Counter<'listener' | 'reason'>
   readonly #exchangeCounters = new Map<string, Counter.Internal>()
   readonly #exchangeDurations = new Map<string, Histogram.Internal<'kind'>>()
 
@@ -86,6 +88,18 @@ export class BrokerMetrics {
       name: 'keybroker_upstream_circuit_state',
       help: 'Circuit breaker per secret provider: 0 closed, 1 half-open (probing), 2 open (failing fast).',
       labelNames: ['provider'],
+      registers,
+    })
+    this.proxyLeaksRedacted = new Counter({
+      name: 'keybroker_proxy_leaks_redacted_total',
+      help: 'Copies of an injected key found in upstream responses and masked, by route.',
+      labelNames: ['route'],
+      registers,
+    })
+    this.connectionsRefused = new Counter({
+      name: 'keybroker_connections_refused_total',
+      help: 'Connections closed at accept because their peer address held limits.max_connections_per_peer.',
+      labelNames: ['listener', 'reason'],
       registers,
     })
     collectDefaultMetrics({ register: this.registry })
