@@ -21,15 +21,34 @@ export function httpCallerCredentials(
   }
   if (transport) creds.transport = transport
   if (socket instanceof TLSSocket) {
-    const cert = socket.getPeerCertificate()
-    if (cert?.raw) {
-      if (socket.authorized) creds.verifiedCertificate = cert.raw
-      else
-        creds.rejectedCertificate = {
-          reason: String(socket.authorizationError ?? 'unverified'),
-          thumbprint: certificateThumbprint(cert.raw),
-        }
+    let peer = byConnection.get(socket)
+    if (!peer) {
+      peer = peerCertificate(socket)
+      byConnection.set(socket, peer)
     }
+    if (peer.verifiedCertificate) creds.verifiedCertificate = peer.verifiedCertificate
+    if (peer.rejectedCertificate) creds.rejectedCertificate = peer.rejectedCertificate
   }
   return creds
+}
+
+type PeerCertificate = Pick<CallerCredentials, 'verifiedCertificate' | 'rejectedCertificate'>
+
+/**
+ * A keep-alive connection carries many requests from one handshake: read its certificate once.
+ * `getPeerCertificate()` builds a whole object per call, and handing the same DER buffer back lets
+ * the CertificateIdentityCache skip even the thumbprint. Entries go with the connection.
+ */
+const byConnection = new WeakMap<TLSSocket, PeerCertificate>()
+
+function peerCertificate(socket: TLSSocket): PeerCertificate {
+  const cert = socket.getPeerCertificate()
+  if (!cert?.raw) return {}
+  if (socket.authorized) return { verifiedCertificate: cert.raw }
+  return {
+    rejectedCertificate: {
+      reason: String(socket.authorizationError ?? 'unverified'),
+      thumbprint: certificateThumbprint(cert.raw),
+    },
+  }
 }
