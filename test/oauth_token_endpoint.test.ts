@@ -581,6 +581,17 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       )
     })
 
+    it('client_secret_basic (an Authorization header) → 401 invalid_client', async () => {
+      const res = await post('grant_type=client_credentials&audience=payments-api', {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from('billing:secret').toString('base64')}`,
+      })
+      expect(res.status).to.equal(401)
+      expect(res.body.error).to.equal('invalid_client')
+      expect(res.body.error_description).to.match(/does not read the Authorization header/)
+      expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
+    })
+
     it('GET instead of POST → 405 with Allow: POST', async () => {
       const res = await post('', {}, { method: 'GET' })
       expect(res.status).to.equal(405)

@@ -91,11 +91,12 @@ async function exchangeFor(
   const request = parseTokenRequest(progress.form, deps.issuer())
   progress.grant = request.grant
   if (creds.authorization !== undefined) {
+    // client_secret_basic and friends: an unsupported client authentication method (RFC 6749 5.2)
     throw new OAuthRefusal(
-      { status: 400, error: 'invalid_request' },
+      { status: 401, error: 'invalid_client' },
       new BrokerError(
         'ERR_INVALID_ARGUMENT',
-        'the token endpoint does not read the Authorization header: send tokens as form parameters and authenticate with a client certificate or client_assertion',
+        'the token endpoint does not read the Authorization header: authenticate with a client certificate (tls_client_auth) or a client_assertion, and send tokens as form parameters',
       ),
     )
   }
