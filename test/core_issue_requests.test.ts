@@ -86,7 +86,7 @@ describe('core: IssueToken request validation and policy', () => {
     const err = await expectGrpcError(billing({ audience: 'payments-api', scopes: ['payments read'] }))
     expect(err.code).to.equal(grpc.status.INVALID_ARGUMENT)
     expect(err.details).to.equal(
-      'invalid scope "payments read": use a token without spaces, or "METHOD /path" for proxy routes',
+      'invalid scope "payments read": use a token without spaces, or "METHOD:/path" for proxy routes',
     )
     expectDenyRow(await rowOf(err), 'ERR_INVALID_ARGUMENT', err.details)
   })

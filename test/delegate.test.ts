@@ -10,8 +10,11 @@ import type { CertFiles } from './fixtures/pki.js'
 
 const RUNTIME = 'spiffe://example.org/ns/ai/sa/runtime'
 const ISSUER = 'https://keybroker.test'
+// config and requests use the spaced alias; tokens, responses and messages carry the wire form
 const CHARGES = 'GET /v1/charges*'
 const REFUNDS = 'POST /v1/refunds'
+const CHARGES_WIRE = 'GET:/v1/charges*'
+const REFUNDS_WIRE = 'POST:/v1/refunds'
 
 const GRANTS = `  - name: runtime
     match: { spiffe_id: "${RUNTIME}" }
@@ -82,18 +85,18 @@ describe('DelegateToken', () => {
     })
     const claims = await verified(child.token, 'tools-api')
     expect(claims.sub).to.equal(RUNTIME)
-    expect(claims.scope).to.equal(CHARGES)
+    expect(claims.scope).to.equal(CHARGES_WIRE)
     expect(claims.act).to.deep.equal({ sub: 'sub-agent-1' })
     expect(claims.exp! - claims.iat!).to.equal(30)
     expect(claims.exp).to.be.at.most(parent.expiresAt)
     expect(claims.kb_ancestors).to.deep.equal([parent.tokenId])
     expect(claims.cnf).to.equal(undefined)
-    expect(child.scopes).to.deep.equal([CHARGES])
+    expect(child.scopes).to.deep.equal([CHARGES_WIRE])
 
     const grandchild = await runtime.delegate(child.token, { actor: 'sub-agent-2', ttlSeconds: 10 })
     const deeper = await verified(grandchild.token, 'tools-api')
     expect(deeper.act).to.deep.equal({ sub: 'sub-agent-2', act: { sub: 'sub-agent-1' } })
-    expect(deeper.scope).to.equal(CHARGES)
+    expect(deeper.scope).to.equal(CHARGES_WIRE)
     expect(deeper.kb_ancestors).to.deep.equal([parent.tokenId, child.tokenId])
 
     const [row] = await t.broker.log.findByTokenId(grandchild.tokenId)
@@ -116,7 +119,7 @@ describe('DelegateToken', () => {
     const err = await refusal(runtime.delegate(parent.token, { actor: 'sub', scopes: [CHARGES, REFUNDS] }))
     expect(err.grpcCode).to.equal(status.PERMISSION_DENIED)
     expect(err.code).to.equal('ERR_SCOPE_NOT_GRANTED')
-    expect(err.message).to.equal(`scope not held by the parent token: ${REFUNDS}`)
+    expect(err.message).to.equal(`scope not held by the parent token: ${REFUNDS_WIRE}`)
     expect(err.exchangeId).to.match(/^[0-9A-Z]{26}$/)
     const row = (await t.broker.log.tail(5)).find((r) => r.id === err.exchangeId)
     expect(row).to.include({ kind: 'delegate', decision: 'deny', subject: RUNTIME })

@@ -90,7 +90,7 @@ grants:
       scopes: ['GET /v1/charges*'],
       ttlSeconds: 30,
     })
-    expect(child.scopes).to.deep.equal(['GET /v1/charges*'])
+    expect(child.scopes).to.deep.equal(['GET:/v1/charges*'])
     expect(child.expiresAt).to.be.at.most(parent.expiresAt)
 
     const seenBefore = upstream.received.length

@@ -94,7 +94,7 @@ describe('dev demo: agent → broker proxy → dev-upstream, with the dev-init c
   it('a proxy:demo token from the agent certificate gets the upstream the key, never the agent', async () => {
     const issue = unary<IssueTokenRequest, IssueTokenResponse__Output>(client, 'IssueToken')
     const token = await issue({ audience: 'proxy:demo', scopes: [], ttl_seconds: 300 })
-    expect(token.scopes).to.deep.equal(['GET /v1/charges*'])
+    expect(token.scopes).to.deep.equal(['GET:/v1/charges*'])
 
     const ok = await proxied('/proxy/demo/v1/charges?limit=3', token.token)
     expect(ok.status, ok.text).to.equal(200)

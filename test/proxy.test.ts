@@ -253,7 +253,7 @@ routes:
         status: 200,
         request_bytes: 0,
         response_bytes: Buffer.byteLength(res.text),
-        scope: 'GET /v1/charges*',
+        scope: 'GET:/v1/charges*',
       })
       expect(row.latency_us).to.be.a('number').above(0)
       const text = JSON.stringify(row)
@@ -627,7 +627,8 @@ routes:
     it('mTLS workload → IssueToken(proxy:echo) → proxied call; the audit links both by subject', async () => {
       const issued = await issue('proxy:echo', { scopes: ['GET /v1/charges*'] })
       expect(issued.audience).to.equal('proxy:echo')
-      expect(issued.scopes).to.deep.equal(['GET /v1/charges*'])
+      // asked in the spaced alias, granted in the wire form
+      expect(issued.scopes).to.deep.equal(['GET:/v1/charges*'])
       const res = await call('/proxy/echo/v1/charges', { token: issued.token })
       expect(res.status).to.equal(200)
       expect(upstream.received.at(-1)!.headers['x-api-key']).to.equal(`Key ${KEY}`)

@@ -2,6 +2,7 @@ import { expect } from 'chai'
 import { BrokerError } from '../src/errors.js'
 import { normalizeProxyPath } from '../src/exchange/lib/proxy_path.js'
 import { evaluateProxyRequest } from '../src/policy/proxy_scopes.js'
+import { wireScope } from '../src/policy/scope_form.js'
 import { callerResponseHeaders, upstreamRequestHeaders } from '../src/proxy/headers.js'
 import { LeakScanner } from '../src/proxy/leak_scanner.js'
 
@@ -54,6 +55,25 @@ describe('proxy scopes', () => {
       .to.throw(BrokerError, 'POST /v1/charges is outside the token')
       .with.property('code', 'ERR_SCOPE_NOT_GRANTED')
     expect(() => evaluateProxyRequest(['search:read'], 'GET', '/')).to.throw(/none of the form/)
+  })
+
+  it('reads the wire form METHOD:/path exactly like its spaced alias', () => {
+    const scopes = ['search:read', 'GET:/v1/charges*', '*:/v1/models']
+    expect(evaluateProxyRequest(scopes, 'GET', '/v1/charges/ch_1')).to.deep.equal({
+      scope: 'GET:/v1/charges*',
+    })
+    expect(evaluateProxyRequest(scopes, 'PUT', '/v1/models')).to.deep.equal({ scope: '*:/v1/models' })
+    expect(() => evaluateProxyRequest(scopes, 'POST', '/v1/charges')).to.throw(BrokerError, /outside/)
+    // a colon not followed by a path is an ordinary scope, not a proxy one
+    expect(() => evaluateProxyRequest(['GET:v1'], 'GET', '/v1')).to.throw(/none of the form/)
+  })
+
+  it('wireScope writes the spaced alias in the wire form and leaves other scopes alone', () => {
+    expect(wireScope('GET /v1/charges*')).to.equal('GET:/v1/charges*')
+    expect(wireScope('* /v1/models')).to.equal('*:/v1/models')
+    expect(wireScope('GET:/v1/charges*')).to.equal('GET:/v1/charges*')
+    expect(wireScope('payments:read')).to.equal('payments:read')
+    expect(wireScope('payments read')).to.equal('payments read')
   })
 })
 

@@ -209,3 +209,43 @@ describe('unit: glob patterns', () => {
     expect(compileGlob('a*b')('ab')).to.equal(true)
   })
 })
+
+describe('unit: proxy scopes on the wire (METHOD:/path)', () => {
+  const policy = policyFrom(`  - name: agent
+    match: { spiffe_id: "spiffe://example.org/agent" }
+    tokens:
+      - { audience: tools-api, scopes: ["GET /v1/charges*", "POST:/v1/refunds"] }
+    delegation: { max_depth: 1 }
+`)
+  const agent = mtls('spiffe://example.org/agent')
+  const ask = (scopes: string[]) =>
+    policy.evaluateTokenRequest(agent, { audience: 'tools-api', scopes, ttlSeconds: 0 })
+
+  it('either spelling in config matches either spelling in the request; the decision is in wire form', () => {
+    expect(ask(['GET:/v1/charges*']).scopes).to.deep.equal(['GET:/v1/charges*'])
+    expect(ask(['GET /v1/charges*']).scopes).to.deep.equal(['GET:/v1/charges*'])
+    expect(ask(['POST /v1/refunds', 'POST:/v1/refunds']).scopes).to.deep.equal(['POST:/v1/refunds'])
+    expect(ask([]).scopes).to.deep.equal(['GET:/v1/charges*', 'POST:/v1/refunds'])
+  })
+
+  it('a different method or path is still refused, named in the wire form', () => {
+    const err = refusal(() => ask(['POST:/v1/charges*']))
+    expect(err.code).to.equal('ERR_SCOPE_NOT_GRANTED')
+    expect(err.message).to.equal('scope not granted for audience "tools-api": POST:/v1/charges*')
+  })
+
+  it('delegation compares a parent minted with the spaced alias in wire form', () => {
+    const decision = policy.evaluateDelegation(
+      agent,
+      {
+        subject: agent.subject,
+        audience: 'tools-api',
+        scopes: ['GET /v1/charges*'],
+        expiresAt: 2_000_000_000,
+        depth: 0,
+      },
+      { actor: 'sub', scopes: ['GET:/v1/charges*'], ttlSeconds: 0, audience: '', now: 1_900_000_000 },
+    )
+    expect(decision.scopes).to.deep.equal(['GET:/v1/charges*'])
+  })
+})

@@ -10,6 +10,7 @@ import {
   splitScopeClaim,
 } from '../issuer/mint.js'
 import { verifyAccessToken } from '../issuer/verify.js'
+import { wireScope } from '../policy/scope_form.js'
 import type { IssuedToken } from './issue.js'
 import type { ExchangeSteps } from './steps.js'
 
@@ -20,6 +21,11 @@ export interface DelegateTokenInput {
   actor: string
   /** '' = the parent's audience. */
   audience: string
+  /**
+   * The actor's own workload JWT (OAuth `actor_token`). When set it is verified against the trusted
+   * issuers and its subject becomes `act.sub`; `actor` must then be empty.
+   */
+  actorToken?: string
 }
 
 /**
@@ -43,7 +49,7 @@ export async function delegateToken(
   const base = steps.identityFields(creds, identity, {
     kind: 'delegate',
     audience: input.audience || undefined,
-    scopes: input.scopes.slice(0, 100).join(' '),
+    scopes: input.scopes.slice(0, 100).map(wireScope).join(' '),
     ttl: input.ttlSeconds,
     detail: { actor: input.actor.slice(0, 256) },
   })
@@ -54,6 +60,17 @@ export async function delegateToken(
   try {
     const parent = await verifyParent(steps, identity, input.parentToken)
     base.detail = { ...base.detail, parent_jti: parent.jti }
+    let actor = input.actor
+    if (input.actorToken !== undefined) {
+      const verified = await verifyActor(steps, input.actorToken, input.actor)
+      actor = verified.subject
+      base.detail = {
+        ...base.detail,
+        actor: actor.slice(0, 256),
+        actor_issuer: verified.issuer,
+        actor_fingerprint: tokenFingerprint(input.actorToken),
+      }
+    }
     base.audience ||= parent.aud
     const nowSec = Math.floor(deps.clock.now() / 1000)
     const decision = deps.policy().evaluateDelegation(
@@ -67,7 +84,7 @@ export async function delegateToken(
         depth: actorDepth(parent.act),
       },
       {
-        actor: input.actor,
+        actor,
         scopes: input.scopes,
         ttlSeconds: input.ttlSeconds,
         audience: input.audience,
@@ -82,7 +99,7 @@ export async function delegateToken(
       scopes: decision.scopes,
       issuedAt: nowSec,
       ttlSeconds: decision.ttlSeconds,
-      act: parent.act ? { sub: input.actor, act: parent.act } : { sub: input.actor },
+      act: parent.act ? { sub: actor, act: parent.act } : { sub: actor },
       ancestors: [...(parent.kb_ancestors ?? []), parent.jti],
       identityIssuer: parent.kb_idp,
     })
@@ -129,6 +146,26 @@ async function verifyParent(
     )
   }
   return claims
+}
+
+/** The actor's workload JWT, verified like a caller's; its subject names the actor. */
+async function verifyActor(steps: ExchangeSteps, token: string, label: string): Promise<Identity> {
+  if (label.length > 0) {
+    throw new BrokerError('ERR_INVALID_ARGUMENT', 'send either actor_token or actor, not both')
+  }
+  const verifier = steps.deps.workloadTokens?.()
+  if (!verifier) {
+    throw new BrokerError(
+      'ERR_ISSUER_UNKNOWN',
+      'actor_token: this broker trusts no OIDC issuers (trust.oidc is empty)',
+    )
+  }
+  try {
+    return await verifier.verifyWorkloadToken(token)
+  } catch (err) {
+    const error = toBrokerError(err)
+    throw new BrokerError(error.code, `actor_token: ${error.message}`, { cause: err })
+  }
 }
 
 function actorDepth(act: ActorClaim | undefined): number {

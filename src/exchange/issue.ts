@@ -1,6 +1,7 @@
 import { BrokerError } from '../errors.js'
 import type { CallerCredentials } from '../identity/authenticate.js'
 import { type MintedToken, mintAccessToken } from '../issuer/mint.js'
+import { wireScope } from '../policy/scope_form.js'
 import type { ExchangeSteps, IssuedToken } from './steps.js'
 
 export type { IssuedToken } from './steps.js'
@@ -10,6 +11,11 @@ export interface IssueTokenInput {
   scopes: string[]
   ttlSeconds: number
   bindToCertificate: boolean
+  /**
+   * The client id the caller claims (OAuth `client_id`); when set it must equal the authenticated
+   * subject, else the request is refused as a certificate that does not name that client.
+   */
+  clientId?: string
 }
 
 /** IssueToken: identity × request → a short-lived, scoped, signed JWT. */
@@ -24,12 +30,18 @@ export async function issueToken(
   const base = steps.identityFields(creds, identity, {
     kind: 'issue',
     audience: input.audience,
-    scopes: input.scopes.slice(0, 100).join(' '),
+    scopes: input.scopes.slice(0, 100).map(wireScope).join(' '),
     ttl: input.ttlSeconds,
   })
   let minted: MintedToken
   let scopes: string[]
   try {
+    if (input.clientId !== undefined && input.clientId !== identity.subject) {
+      throw new BrokerError(
+        'ERR_CERTIFICATE_INVALID',
+        `client_id "${input.clientId.slice(0, 256)}" does not match the client certificate, which names ${identity.subject}`,
+      )
+    }
     const decision = deps.policy().evaluateTokenRequest(identity, input)
     if (input.bindToCertificate && !identity.certThumbprint) {
       throw new BrokerError(
@@ -50,7 +62,7 @@ export async function issueToken(
     })
     base.scopes = decision.scopes.join(' ')
     base.ttl = decision.ttlSeconds
-    base.detail = { grant: decision.grant, capped: decision.capped, kid: minted.kid }
+    base.detail = { ...base.detail, grant: decision.grant, capped: decision.capped, kid: minted.kid }
   } catch (err) {
     throw await steps.refuse(base, err, started)
   }

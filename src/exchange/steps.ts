@@ -51,9 +51,15 @@ export interface ExchangeEvent {
 /** A refusal or fault that has been audited; `exchangeId` names its audit row. */
 export class RecordedError extends BrokerError {
   readonly exchangeId?: string
-  constructor(error: BrokerError, exchangeId?: string) {
+  /**
+   * True when step 1 refused the caller's own credentials (an `auth_failure` row), as opposed to a
+   * later refusal: OAuth answers the first `invalid_client` and the second by what was wrong.
+   */
+  readonly authentication: boolean
+  constructor(error: BrokerError, exchangeId?: string, authentication = false) {
     super(error.code, error.message, { cause: error.cause })
     this.exchangeId = exchangeId
+    this.authentication = authentication
   }
 }
 
@@ -95,10 +101,10 @@ export class ExchangeSteps {
         cert_thumbprint:
           creds.rejectedCertificate?.thumbprint ??
           (creds.verifiedCertificate ? certificateThumbprint(creds.verifiedCertificate) : undefined),
-        detail: { call, code: error.code, ...credentialFingerprints(creds) },
+        detail: { call, code: error.code, ...credentialFingerprints(creds), ...transportOf(creds) },
       }
       const { id } = await this.record(record, started, error)
-      throw new RecordedError(error, id)
+      throw new RecordedError(error, id, true)
     }
   }
 
@@ -116,7 +122,30 @@ export class ExchangeSteps {
       peer: creds.peer,
       cert_thumbprint: identity.certThumbprint,
       ...fields,
+      detail: withTransport(creds, fields.detail),
     }
+  }
+
+  /**
+   * Audit a request its transport refused before any exchange could run (wrong method, malformed
+   * body, unsupported grant): one refusal row with what is known of the caller, no identity yet.
+   */
+  refuseRequest(
+    creds: CallerCredentials,
+    fields: Partial<ExchangeRecord> & { kind: ExchangeKind },
+    err: unknown,
+    started: bigint = process.hrtime.bigint(),
+  ): Promise<RecordedError> {
+    const base: ExchangeRecord = {
+      decision: 'deny',
+      peer: creds.peer,
+      cert_thumbprint: creds.verifiedCertificate
+        ? certificateThumbprint(creds.verifiedCertificate)
+        : creds.rejectedCertificate?.thumbprint,
+      ...fields,
+      detail: withTransport(creds, fields.detail),
+    }
+    return this.refuse(base, err, started)
   }
 
   /** Audit a refusal or fault, then hand back the error the caller should see. */
@@ -181,6 +210,15 @@ export class ExchangeSteps {
       })
     }
   }
+}
+
+function transportOf(creds: CallerCredentials): { transport?: string } {
+  return creds.transport ? { transport: creds.transport } : {}
+}
+
+/** `detail` with `transport` first; untouched (possibly absent) when the transport did not say. */
+function withTransport(creds: CallerCredentials, detail: ExchangeRecord['detail']): ExchangeRecord['detail'] {
+  return creds.transport ? { transport: creds.transport, ...detail } : detail
 }
 
 /** Short SHA-256 fingerprints let an operator correlate a refused token without storing it. */

@@ -14,6 +14,8 @@ export interface CallerCredentials {
   authorization?: string
   /** True when the connection is TLS; bearer tokens are refused otherwise. */
   secureTransport: boolean
+  /** Which front door the call came through; recorded as `detail.transport` on its audit row. */
+  transport?: 'grpc' | 'oauth' | 'proxy'
 }
 
 export interface WorkloadTokenVerifierLike {

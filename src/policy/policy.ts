@@ -2,6 +2,7 @@ import type { BrokerConfig, GrantConfig, GrantTokenConfig } from '../config/inde
 import { BrokerError } from '../errors.js'
 import type { Identity } from '../identity/identity.js'
 import { compileGlob } from './glob.js'
+import { wireScope } from './scope_form.js'
 import { SpiffeIdIndex } from './spiffe_index.js'
 
 export interface TokenRequest {
@@ -66,7 +67,7 @@ interface CompiledGrant {
 export const MAX_SCOPES = 100
 const MAX_SCOPE_LENGTH = 256
 const MAX_AUDIENCE_LENGTH = 256
-/** A plain scope token, or `METHOD /path-glob` for injection-proxy routes. */
+/** A plain scope token (the wire form `METHOD:/path-glob` is one), or the spaced alias `METHOD /path-glob`. */
 const SCOPE_SYNTAX = /^([\x21-\x7e]+|[A-Z*]+ \/[\x21-\x7e]*)$/
 
 /**
@@ -80,7 +81,12 @@ export class Policy {
   private readonly otherGrants: number[] = []
 
   constructor(config: Pick<BrokerConfig, 'grants'>) {
-    this.grants = config.grants.map((grant, i) => {
+    this.grants = config.grants.map((original, i) => {
+      // Scopes are compared in their wire form, so the spaced alias in config matches either spelling.
+      const grant: GrantConfig = {
+        ...original,
+        tokens: original.tokens.map((t) => ({ ...t, scopes: t.scopes.map(wireScope) })),
+      }
       const compiled: CompiledGrant = { config: grant }
       const m = grant.match
       if (m.spiffe_id) this.spiffeIndex.add(m.spiffe_id, i)
@@ -139,7 +145,7 @@ export class Policy {
         `audience "${request.audience}" is not granted to ${identity.subject}`,
       )
     }
-    const requested = [...new Set(request.scopes)]
+    const requested = [...new Set(request.scopes.map(wireScope))]
     const chosen = candidates.find(({ token }) => requested.every((s) => token.scopes.includes(s)))
     if (!chosen) {
       const union = new Set(candidates.flatMap(({ token }) => token.scopes))
@@ -230,8 +236,10 @@ export class Policy {
         `audience "${audience}" is not in delegation.audiences of grant "${grant.name}"; a delegated token keeps its parent's audience "${parent.audience}"`,
       )
     }
-    const requested = [...new Set(request.scopes)]
-    const missing = requested.filter((s) => !parent.scopes.includes(s))
+    const requested = [...new Set(request.scopes.map(wireScope))]
+    // a parent minted before the wire form may carry the spaced alias
+    const held = parent.scopes.map(wireScope)
+    const missing = requested.filter((s) => !held.includes(s))
     if (missing.length > 0) {
       throw new BrokerError(
         'ERR_SCOPE_NOT_GRANTED',
@@ -247,7 +255,7 @@ export class Policy {
     return {
       grant: grant.name,
       audience,
-      scopes: requested.length > 0 ? requested : [...parent.scopes],
+      scopes: requested.length > 0 ? requested : held,
       ttlSeconds: Math.min(wanted, ceiling),
       capped: wanted > ceiling,
       depth,
@@ -303,7 +311,7 @@ function validateTokenRequest(request: TokenRequest): void {
     if (scope.length === 0 || scope.length > MAX_SCOPE_LENGTH || !SCOPE_SYNTAX.test(scope)) {
       throw new BrokerError(
         'ERR_INVALID_ARGUMENT',
-        `invalid scope "${scope.slice(0, 64)}": use a token without spaces, or "METHOD /path" for proxy routes`,
+        `invalid scope "${scope.slice(0, 64)}": use a token without spaces, or "METHOD:/path" for proxy routes`,
       )
     }
   }

@@ -1,8 +1,6 @@
 import { BrokerError } from '../errors.js'
 import { compileGlob } from './glob.js'
-
-/** A proxy scope `METHOD /path-glob`; METHOD may be `*`. */
-const PROXY_SCOPE = /^([A-Z]+|\*) (\/\S*)$/
+import { parseProxyScope } from './scope_form.js'
 
 const compiled = new Map<string, ((method: string, path: string) => boolean) | null>()
 const MAX_COMPILED = 10_000
@@ -10,10 +8,10 @@ const MAX_COMPILED = 10_000
 function matcher(scope: string): ((method: string, path: string) => boolean) | null {
   let match = compiled.get(scope)
   if (match === undefined) {
-    const parts = PROXY_SCOPE.exec(scope)
+    const parts = parseProxyScope(scope)
     if (parts) {
-      const method = parts[1]!
-      const pathMatches = compileGlob(parts[2]!)
+      const method = parts.method
+      const pathMatches = compileGlob(parts.pathGlob)
       match = (m, p) => (method === '*' || method === m) && pathMatches(p)
     } else match = null
     if (compiled.size >= MAX_COMPILED) compiled.clear()
@@ -23,9 +21,10 @@ function matcher(scope: string): ((method: string, path: string) => boolean) | n
 }
 
 /**
- * Pure check of a proxied request against a token's scopes: the first `METHOD /path-glob` scope
- * that matches the method and the normalized route-relative path allows it. Scopes of any other
- * form say nothing about the proxy and are ignored.
+ * Pure check of a proxied request against a token's scopes: the first `METHOD:/path-glob` scope (or
+ * its spaced alias `METHOD /path-glob`, found in tokens minted before the wire form) that matches the
+ * method and the normalized route-relative path allows it. Scopes of any other form say nothing about
+ * the proxy and are ignored.
  */
 export function evaluateProxyRequest(
   scopes: readonly string[],
@@ -36,7 +35,7 @@ export function evaluateProxyRequest(
     if (matcher(scope)?.(method, path)) return { scope }
   }
   const proxyScopes = scopes.filter((s) => matcher(s) !== null)
-  const held = proxyScopes.length > 0 ? proxyScopes.join(', ') : 'none of the form "METHOD /path"'
+  const held = proxyScopes.length > 0 ? proxyScopes.join(', ') : 'none of the form "METHOD:/path"'
   throw new BrokerError(
     'ERR_SCOPE_NOT_GRANTED',
     `${method} ${path.slice(0, 200)} is outside the token's scopes (${held.slice(0, 500)})`,

@@ -1,12 +1,10 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { TLSSocket } from 'node:tls'
 import { type Dispatcher, errors as undiciErrors } from 'undici'
 import { BrokerError, toBrokerError } from '../errors.js'
 import { type ProxyExchange, type ProxyGrant, RecordedError } from '../exchange/index.js'
-import type { CallerCredentials } from '../identity/authenticate.js'
-import { certificateThumbprint } from '../identity/mtls.js'
+import { httpCallerCredentials } from '../identity/http_credentials.js'
 import { callerResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { errorName, HTTP_STATUS } from './http_status.js'
 import { type LeakRedactingStream, LeakScanner } from './leak_scanner.js'
@@ -56,7 +54,7 @@ async function forward(
 
   let grant: ProxyGrant
   try {
-    grant = await exchange.authorize(callerCredentials(req), splitProxyUrl(req), callerGone.signal)
+    grant = await exchange.authorize(httpCallerCredentials(req), splitProxyUrl(req), callerGone.signal)
   } catch (err) {
     return sendError(res, req, err, logger)
   }
@@ -216,28 +214,6 @@ async function forward(
       )
     }
   }
-}
-
-/** What the transport knows about the caller: address, broker token, verified client certificate. */
-function callerCredentials(req: IncomingMessage): CallerCredentials {
-  const socket = req.socket
-  const creds: CallerCredentials = {
-    peer: `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`,
-    authorization: req.headers.authorization,
-    secureTransport: socket instanceof TLSSocket,
-  }
-  if (socket instanceof TLSSocket) {
-    const cert = socket.getPeerCertificate()
-    if (cert?.raw) {
-      if (socket.authorized) creds.verifiedCertificate = cert.raw
-      else
-        creds.rejectedCertificate = {
-          reason: String(socket.authorizationError ?? 'unverified'),
-          thumbprint: certificateThumbprint(cert.raw),
-        }
-    }
-  }
-  return creds
 }
 
 /** `/proxy/<route>/<rest>?<query>` → its raw parts; nothing is decoded here. */

@@ -25,6 +25,7 @@ import { connectionLimitsFromConfig, grpcServerLimits, refusalReporter } from '.
 import { type GrpcListener, listenGrpcTls, type TlsMaterial } from './grpc_listener.js'
 import { type HttpListener, listenHttp, sendJson } from './http_listener.js'
 import { BrokerMetrics } from './metrics.js'
+import { oauthRoutes } from './oauth/index.js'
 import { secretResolverFromConfig } from './providers_from_config.js'
 import { Readiness } from './readiness.js'
 import { openBrokerStorage } from './storage_wiring.js'
@@ -256,14 +257,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
             })
             res.end(body)
           },
-          '/.well-known/openid-configuration': (_req, res) =>
-            sendJson(res, 200, {
-              issuer: config.issuer,
-              jwks_uri: `${config.issuer.replace(/\/$/, '')}/.well-known/jwks.json`,
-              id_token_signing_alg_values_supported: [config.keys.algorithm],
-              token_endpoint_auth_methods_supported: ['tls_client_auth'],
-              tls_client_certificate_bound_access_tokens: true,
-            }),
+          // POST /oauth2/token and the RFC 8414 / OIDC discovery documents
+          ...oauthRoutes({ exchange, clock, onUnexpected, config }),
           '/metrics': async (_req, res) => {
             const { contentType, body } = await metrics.exposition()
             res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) })

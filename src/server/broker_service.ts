@@ -22,6 +22,7 @@ export function callerCredentials(call: AnyCall, listener: GrpcListener | undefi
     rejectedCertificate: status?.rejected,
     authorization: authorization.length > 0 ? String(authorization[0]) : undefined,
     secureTransport: listener !== undefined || call.getAuthContext().transportSecurityType === 'ssl',
+    transport: 'grpc',
   }
 }
 

@@ -2,7 +2,8 @@
  * The load generator of a bench row, in its own process. BENCH_LOAD (JSON) says what to call:
  *   issue | floor — Broker.IssueToken over mTLS (floor: the no-op server, same client code);
  *   fetch — Broker.FetchSecret; list — Admin.ListExchanges by subject;
- *   peer  — oidc-provider's token endpoint over HTTPS with undici.
+ *   peer  — oidc-provider's token endpoint over HTTPS with undici (client_secret_basic or tls_client_auth);
+ *   oauth — the broker's POST /oauth2/token, client_credentials with tls_client_auth, same client code.
  * `concurrency` callers loop back to back. After the warm-up it sends { type: 'ready' } and waits for
  * { type: 'go' } (the parent reads the server's CPU in between), then measures for `durationMs`
  * or until `count` requests, drains, and sends the LoadResult.
@@ -57,39 +58,56 @@ function grpcCall(): { call: Call; close: () => void } {
   return { call, close: () => client.close() }
 }
 
-async function peerCall(): Promise<{ call: Call; close: () => void }> {
+/**
+ * A client_credentials token request over HTTPS with undici: oidc-provider (`peer`, client_secret_basic
+ * or tls_client_auth) or the broker's own `POST /oauth2/token` (`oauth`, tls_client_auth). The first
+ * token is verified with jose against the server's JWKS before anything is measured.
+ */
+async function tokenEndpointCall(): Promise<{ call: Call; close: () => void }> {
+  const broker = spec.kind === 'oauth'
+  const mtls = broker || spec.peerAuth === 'tls_client_auth'
   const origin = `https://127.0.0.1:${spec.port}`
   const pool = new Pool(origin, {
     connections: spec.concurrency,
-    connect: { ca: readFileSync(spec.ca), servername: 'localhost' },
+    connect: {
+      ca: readFileSync(spec.ca),
+      servername: 'localhost',
+      ...(mtls ? { cert: readFileSync(spec.cert!), key: readFileSync(spec.key!) } : {}),
+    },
   })
-  const authorization = `Basic ${Buffer.from('bench:bench-secret-bench-secret-bench-secret').toString('base64')}`
-  const body = new URLSearchParams({
-    grant_type: 'client_credentials',
-    resource: 'https://payments-api',
-    scope: 'payments:read',
-  }).toString()
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' }
+  if (!mtls)
+    headers.authorization = `Basic ${Buffer.from('bench:bench-secret-bench-secret-bench-secret').toString('base64')}`
+  const params: Record<string, string> = { grant_type: 'client_credentials', scope: 'payments:read' }
+  if (broker) Object.assign(params, { client_id: spec.clientId!, audience: 'payments-api' })
+  else
+    Object.assign(params, { resource: 'https://payments-api', ...(mtls ? { client_id: 'bench-mtls' } : {}) })
+  const body = new URLSearchParams(params).toString()
+  const path = broker ? '/oauth2/token' : '/token'
   const call = async () => {
-    const res = await pool.request({
-      method: 'POST',
-      path: '/token',
-      headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
-      body,
-    })
+    const res = await pool.request({ method: 'POST', path, headers, body })
     const json = (await res.body.json()) as { access_token?: string; error_description?: string }
     if (res.statusCode !== 200) throw new Error(`token endpoint: ${res.statusCode} ${json.error_description}`)
     return json
   }
-  // Before measuring: the peer's tokens must be what we claim they are (ES256 JWTs for payments-api).
+  // Before measuring: the tokens must be what we claim they are (ES256 JWTs for payments-api, bound under mTLS).
   const first = (await call()) as { access_token: string }
-  const jwksRes = await pool.request({ method: 'GET', path: '/jwks' })
+  const jwksRes = await pool.request({ method: 'GET', path: broker ? '/.well-known/jwks.json' : '/jwks' })
   const jwks = createLocalJWKSet((await jwksRes.body.json()) as never)
   const { protectedHeader, payload } = await jwtVerify(first.access_token, jwks, {
-    issuer: origin,
+    issuer: broker ? 'https://keybroker.test' : origin,
     audience: 'payments-api',
     algorithms: ['ES256'],
   })
-  send({ type: 'verified', alg: protectedHeader.alg, typ: protectedHeader.typ, scope: payload.scope })
+  if (mtls && !(payload.cnf as Record<string, unknown> | undefined)?.['x5t#S256'])
+    throw new Error('a token obtained with tls_client_auth is not certificate-bound (no cnf.x5t#S256)')
+  send({
+    type: 'verified',
+    alg: protectedHeader.alg,
+    typ: protectedHeader.typ,
+    scope: payload.scope,
+    cnf: payload.cnf,
+  })
   return { call, close: () => void pool.close() }
 }
 
@@ -121,7 +139,7 @@ async function drive(call: Call, opts: { durationMs?: number; count?: number; re
   return { samples, requests, errors, firstError, wallMs: performance.now() - started }
 }
 
-const { call, close } = spec.kind === 'peer' ? await peerCall() : grpcCall()
+const { call, close } = spec.kind === 'peer' || spec.kind === 'oauth' ? await tokenEndpointCall() : grpcCall()
 try {
   await call()
 } catch (err) {

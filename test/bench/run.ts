@@ -7,7 +7,7 @@
  *
  * Environment: BENCH_SECONDS (measured seconds per row, default 5), BENCH_WARMUP_SECONDS (1.5),
  * BENCH_RSS_ISSUANCES (300000), BENCH_LIST_ROWS (2000000), BENCH_ONLY (comma-separated row groups:
- * signing,transport,issue,fetch,peer,growth,list,rss,audit), BENCH_PROFILE=1 (broker --cpu-prof into
+ * signing,transport,issue,fetch,peer,oauth,growth,list,rss,audit), BENCH_PROFILE=1 (broker --cpu-prof into
  * test/bench/results/profiles).
  */
 import { type ChildProcess, fork } from 'node:child_process'
@@ -69,6 +69,8 @@ const log = (line: string) => process.stderr.write(`${line}\n`)
 
 interface ServerHandle {
   port: number
+  /** The broker's HTTPS listener (broker mode only). */
+  httpPort?: number
   usage(gc?: boolean): Promise<UsageReport>
   stop(): Promise<void>
 }
@@ -108,9 +110,10 @@ async function startServer(env: Record<string, string>, label: string): Promise<
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     }),
   )
-  const listening = await nextMessage<{ port: number }>(child, 'listening')
+  const listening = await nextMessage<{ port: number; httpPort?: number }>(child, 'listening')
   return {
     port: listening.port,
+    httpPort: listening.httpPort,
     usage: (gc = false) => {
       const reply = nextMessage<UsageReport>(child, 'usage')
       child.send({ type: 'usage', gc })
@@ -380,12 +383,16 @@ secrets:
 
 // ---------- 5. peer: oidc-provider ----------
 
+/** The peer's ES256 signing key, as the JWK oidc-provider is configured with. */
+async function peerJwk(): Promise<string> {
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true })
+  return JSON.stringify({ ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig', kid: 'bench-es256' })
+}
+
 if (wanted('peer')) {
   log('peer: oidc-provider client_credentials, resource indicator, ES256 JWT access tokens')
-  const { privateKey } = await generateKeyPair('ES256', { extractable: true })
-  const jwk = { ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig', kid: 'bench-es256' }
   const peer = await startServer(
-    { BENCH_SERVER: 'peer', BENCH_PEER_JWK: JSON.stringify(jwk), ...serverTls },
+    { BENCH_SERVER: 'peer', BENCH_PEER_JWK: await peerJwk(), ...serverTls },
     'peer',
   )
   for (const c of CONCURRENCIES) {
@@ -393,6 +400,47 @@ if (wanted('peer')) {
     if (c === 1 && 'verified' in m) log(`  verified a peer token with jose: ${JSON.stringify(m.verified)}`)
     rowFrom('peer', 'peer: oidc-provider (undici, HTTPS)', c, m, 'client_secret_basic; no audit log')
   }
+  await peer.stop()
+}
+
+// ---------- 5b. OAuth client_credentials over HTTPS mTLS: broker vs oidc-provider ----------
+
+const OAUTH_BROKER_ROW = 'broker: POST /oauth2/token client_credentials (HTTPS mTLS)'
+const OAUTH_PEER_ROW = 'peer: oidc-provider client_credentials tls_client_auth (HTTPS mTLS)'
+
+if (wanted('oauth')) {
+  log('oauth: client_credentials with tls_client_auth over HTTPS, broker POST /oauth2/token vs oidc-provider')
+  const broker = await startBrokerProcess(brokerConfig(), 'oauth')
+  const peer = await startServer(
+    { BENCH_SERVER: 'peer', BENCH_PEER_JWK: await peerJwk(), BENCH_PEER_MTLS_SAN_URI: BILLING, ...serverTls },
+    'peer-mtls',
+  )
+  for (const c of CONCURRENCIES) {
+    // Interleaved at each concurrency, so a change in the machine's load hits both sides alike.
+    const ours = await measure(broker, {
+      kind: 'oauth',
+      port: broker.httpPort!,
+      ...asBilling,
+      clientId: BILLING,
+      concurrency: c,
+      ...timed,
+    })
+    if (c === CONCURRENCIES[0] && 'verified' in ours)
+      log(`  verified a broker token: ${JSON.stringify(ours.verified)}`)
+    rowFrom('oauth', OAUTH_BROKER_ROW, c, ours, 'one durable audit row per token')
+    const theirs = await measure(peer, {
+      kind: 'peer',
+      peerAuth: 'tls_client_auth',
+      port: peer.port,
+      ...asBilling,
+      concurrency: c,
+      ...timed,
+    })
+    if (c === CONCURRENCIES[0] && 'verified' in theirs)
+      log(`  verified a peer token: ${JSON.stringify(theirs.verified)}`)
+    rowFrom('oauth', OAUTH_PEER_ROW, c, theirs, 'certificate-bound tokens; no audit log')
+  }
+  await broker.stop()
   await peer.stop()
 }
 
@@ -665,6 +713,18 @@ check(
 check(
   'IssueToken c=64 req/s ≥ 1.2× peer',
   () => issue64 && peer64 && [0, issue64.rps! / peer64.rps!],
+  (r) => r >= 1.2,
+)
+const oauth64 = find('oauth', 64, 'broker:')
+const oauthPeer64 = find('oauth', 64, 'peer:')
+check(
+  'OAuth client_credentials (mTLS) CPU/token ≤ 0.5× peer tls_client_auth (c=64)',
+  () => oauth64 && oauthPeer64 && [0, oauth64.cpuUsPerReq! / oauthPeer64.cpuUsPerReq!],
+  (r) => r <= 0.5,
+)
+check(
+  'OAuth client_credentials (mTLS) c=64 req/s ≥ 1.2× peer tls_client_auth',
+  () => oauth64 && oauthPeer64 && [0, oauth64.rps! / oauthPeer64.rps!],
   (r) => r >= 1.2,
 )
 const g10 = find('growth', 16, ' 10 grants')

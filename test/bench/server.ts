@@ -3,12 +3,14 @@
  * load generator's. BENCH_SERVER selects what runs:
  *   broker — the real broker (startBroker) on the config file BENCH_CONFIG;
  *   floor  — a no-op Broker.IssueToken behind the broker's own TLS listener code (the transport floor);
- *   peer   — oidc-provider (client_credentials, resource indicators, ES256 JWT access tokens) over HTTPS.
+ *   peer   — oidc-provider (client_credentials, resource indicators, ES256 JWT access tokens) over HTTPS;
+ *            with BENCH_PEER_MTLS_SAN_URI also a tls_client_auth client with certificate-bound tokens.
  * The parent asks for { type: 'usage' } over IPC and gets CPU and memory figures back.
  */
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import { pino } from 'pino'
 import { loadConfig } from '../../src/config/index.js'
@@ -69,9 +71,15 @@ async function startFloorMode(): Promise<{ port: number; close: () => Promise<vo
 async function startPeerMode(): Promise<{ port: number; close: () => Promise<void> }> {
   const { default: Provider } = await import('oidc-provider')
   const jwk = JSON.parse(env('BENCH_PEER_JWK'))
+  // BENCH_PEER_MTLS_SAN_URI set: a second client authenticates with tls_client_auth (RFC 8705), as the
+  // broker's POST /oauth2/token row does, and its tokens are certificate-bound.
+  const mtlsSanUri = process.env.BENCH_PEER_MTLS_SAN_URI
   const https = createServer({
     cert: readFileSync(env('BENCH_TLS_CERT')),
     key: readFileSync(env('BENCH_TLS_KEY')),
+    ...(mtlsSanUri
+      ? { ca: readFileSync(env('BENCH_TLS_CA')), requestCert: true, rejectUnauthorized: false }
+      : {}),
   })
   await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve))
   const port = (https.address() as AddressInfo).port
@@ -86,10 +94,37 @@ async function startPeerMode(): Promise<{ port: number; close: () => Promise<voi
         token_endpoint_auth_method: 'client_secret_basic',
         id_token_signed_response_alg: 'ES256',
       },
+      ...(mtlsSanUri
+        ? [
+            {
+              client_id: 'bench-mtls',
+              grant_types: ['client_credentials'],
+              redirect_uris: [],
+              response_types: [],
+              token_endpoint_auth_method: 'tls_client_auth',
+              tls_client_auth_san_uri: mtlsSanUri,
+              tls_client_certificate_bound_access_tokens: true,
+              id_token_signed_response_alg: 'ES256',
+            },
+          ]
+        : []),
     ],
     jwks: { keys: [jwk] },
+    clientAuthMethods: mtlsSanUri ? ['client_secret_basic', 'tls_client_auth'] : ['client_secret_basic'],
     features: {
       devInteractions: { enabled: false },
+      mTLS: {
+        enabled: Boolean(mtlsSanUri),
+        tlsClientAuth: true,
+        certificateBoundAccessTokens: true,
+        getCertificate: (ctx: PeerContext) => ctx.socket.getPeerX509Certificate?.(),
+        certificateAuthorized: (ctx: PeerContext) => ctx.socket.authorized,
+        certificateSubjectMatches: (ctx: PeerContext, property: string, expected: string) =>
+          property === 'tls_client_auth_san_uri' &&
+          (ctx.socket.getPeerX509Certificate?.()?.subjectAltName ?? '')
+            .split(', ')
+            .includes(`URI:${expected}`),
+      },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -113,6 +148,11 @@ async function startPeerMode(): Promise<{ port: number; close: () => Promise<voi
       await new Promise<void>((resolve) => https.close(() => resolve()))
     },
   }
+}
+
+/** The part of oidc-provider's (koa) context the mTLS hooks read. */
+interface PeerContext {
+  socket: TLSSocket
 }
 
 const mode = env('BENCH_SERVER')

@@ -57,8 +57,12 @@ export interface LoadResult {
 
 /** What the runner asks one load-generator process to do. */
 export interface LoadSpec {
-  kind: 'issue' | 'floor' | 'fetch' | 'list' | 'peer'
+  kind: 'issue' | 'floor' | 'fetch' | 'list' | 'peer' | 'oauth'
   port: number
+  /** peer: how the client authenticates at oidc-provider's token endpoint (default client_secret_basic). */
+  peerAuth?: 'client_secret_basic' | 'tls_client_auth'
+  /** oauth: the `client_id` sent (the client certificate's SPIFFE ID). */
+  clientId?: string
   ca: string
   cert?: string
   key?: string
