@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import type { SqliteDatabase } from '../storage/database.js'
 import type { AccessTokenClaims } from './mint.js'
@@ -10,6 +11,13 @@ export interface Revocation {
   reason?: string
 }
 
+/** One revocation as the feed sees it: `seq` grows by one per new revocation in this process. */
+export interface RevocationLogEntry {
+  seq: number
+  jti: string
+  expiresAt: number
+}
+
 /**
  * Revoked token ids, persisted in SQLite and mirrored in memory so the check on every proxied
  * request or delegation is a Set lookup. Rows are kept until the token's `exp` (DESIGN.md).
@@ -17,6 +25,13 @@ export interface Revocation {
  */
 export class SqliteRevocationStore {
   private revoked = new Map<string, number>()
+  // Feed hook (WatchRevocations; the storage rewrite replaces it with RevocationList.subscribe):
+  // every revocation this process learns of, in order, until its token expires.
+  /** Names this process's `seq` numbering: a cursor from another process or run is not comparable. */
+  readonly epoch = randomBytes(6).toString('base64url')
+  private log: RevocationLogEntry[] = []
+  private nextSeq = 1
+  private readonly listeners = new Set<(entry: RevocationLogEntry) => void>()
 
   constructor(
     private readonly db: SqliteDatabase,
@@ -44,7 +59,10 @@ export class SqliteRevocationStore {
         n += insert.run(r.jti, r.expiresAt, r.subject ?? null, r.reason ?? null, now).changes
       return n
     })(entries)
-    for (const r of entries) this.revoked.set(r.jti, r.expiresAt)
+    for (const r of entries) {
+      if (!this.revoked.has(r.jti)) this.logRevocation(r.jti, r.expiresAt)
+      this.revoked.set(r.jti, r.expiresAt)
+    }
     return added
   }
 
@@ -75,6 +93,32 @@ export class SqliteRevocationStore {
       jti: string
       expires_at: number
     }>
+    const previous = this.revoked
     this.revoked = new Map(rows.map((r) => [r.jti, r.expires_at]))
+    for (const [jti, expiresAt] of this.revoked) if (!previous.has(jti)) this.logRevocation(jti, expiresAt)
+    this.log = this.log.filter((e) => this.revoked.has(e.jti))
+  }
+
+  /** Revocations after `seq` still in force, oldest first (0: all of them). */
+  entriesAfter(seq: number): RevocationLogEntry[] {
+    return this.log.filter((e) => e.seq > seq)
+  }
+
+  /** Called for each new revocation (revoke(), or a row another process added, seen by refresh()). */
+  onRevocation(listener: (entry: RevocationLogEntry) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  private logRevocation(jti: string, expiresAt: number): void {
+    const entry = { seq: this.nextSeq++, jti, expiresAt }
+    this.log.push(entry)
+    for (const listener of this.listeners) {
+      try {
+        listener(entry)
+      } catch {
+        // a watcher's failure must never undo or stall a revocation; the feed drops that watcher itself
+      }
+    }
   }
 }
