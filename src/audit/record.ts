@@ -1,6 +1,16 @@
 import { createHash } from 'node:crypto'
 
-export type ExchangeKind = 'issue' | 'delegate' | 'fetch' | 'proxy' | 'revoke' | 'admin' | 'auth_failure'
+export type ExchangeKind =
+  | 'issue'
+  | 'delegate'
+  | 'fetch'
+  | 'proxy'
+  | 'revoke'
+  | 'admin'
+  | 'auth_failure'
+  // resource servers: a revocation feed opened (Broker.WatchRevocations), a token introspected (RFC 7662)
+  | 'revocation_watch'
+  | 'introspect'
 export type Decision = 'allow' | 'deny' | 'error'
 
 export const EXCHANGE_KINDS: readonly ExchangeKind[] = [
@@ -11,6 +21,8 @@ export const EXCHANGE_KINDS: readonly ExchangeKind[] = [
   'revoke',
   'admin',
   'auth_failure',
+  'revocation_watch',
+  'introspect',
 ]
 export const DECISIONS: readonly Decision[] = ['allow', 'deny', 'error']
 

@@ -119,7 +119,9 @@ export const grantSchema = z.strictObject({
   /** `{ watch: true }`: may follow the revocation feed (Broker.WatchRevocations), as resource servers do. */
   revocations: z.strictObject({ watch: z.boolean() }).optional(),
   /** Audiences whose tokens this identity may introspect (POST /oauth2/introspect, mTLS). */
-  introspect: z.strictObject({ audiences: z.array(nonEmpty).min(1, 'list at least one audience') }).optional(),
+  introspect: z
+    .strictObject({ audiences: z.array(nonEmpty).min(1, 'list at least one audience') })
+    .optional(),
 })
 
 const cacheOverrides = {

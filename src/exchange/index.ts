@@ -37,6 +37,13 @@ export type {
   ProxySecretSource,
   ResolvedSecret,
 } from './proxy.js'
+export {
+  type Introspection,
+  introspectToken,
+  mayStillWatchRevocations,
+  type OpenedRevocationWatch,
+  openRevocationWatch,
+} from './resource_server.js'
 export { type AuditAppender, type ExchangeDeps, type ExchangeEvent, RecordedError } from './steps.js'
 
 export interface WhoAmIResult {

@@ -157,7 +157,7 @@ async function forward(
 }
 
 /** What the transport knows about the caller: address, broker token, verified client certificate. */
-function callerCredentials(req: IncomingMessage): CallerCredentials {
+export function callerCredentials(req: IncomingMessage): CallerCredentials {
   const socket = req.socket
   const creds: CallerCredentials = {
     peer: `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`,

@@ -21,8 +21,10 @@ import { ConfigReloader, type ReloadResult } from './config_reload.js'
 import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './config_wiring.js'
 import { type GrpcListener, listenGrpcTls, type TlsMaterial } from './grpc_listener.js'
 import { type HttpListener, listenHttp, sendJson } from './http_listener.js'
+import { INTROSPECTION_PATH, introspectionRoute } from './introspect_route.js'
 import { BrokerMetrics } from './metrics.js'
 import { secretResolverFromConfig } from './providers_from_config.js'
+import { revocationFeedService, storeFeedSource } from './revocation_feed.js'
 
 export interface StartOptions {
   clock?: Clock
@@ -146,10 +148,16 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       'grpc.max_concurrent_streams': 1000,
     })
     let grpcListener: GrpcListener | undefined
-    server.addService(
-      proto.keybroker.v1.Broker.service,
-      brokerHandlers({ exchange, listener: () => grpcListener, onUnexpected }),
-    )
+    const feed = revocationFeedService({
+      exchange,
+      source: storeFeedSource(revocations),
+      listener: () => grpcListener,
+      onUnexpected,
+    })
+    server.addService(proto.keybroker.v1.Broker.service, {
+      ...brokerHandlers({ exchange, listener: () => grpcListener, onUnexpected }),
+      WatchRevocations: feed.handler,
+    })
     const admin = adminService({
       admin: exchange.admin({ admins: () => live.config.admins, query, verifyLog: () => verifyChain(db) }),
       query,
@@ -235,12 +243,14 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
               id_token_signing_alg_values_supported: [config.keys.algorithm],
               token_endpoint_auth_methods_supported: ['tls_client_auth'],
               tls_client_certificate_bound_access_tokens: true,
+              introspection_endpoint: `${config.issuer.replace(/\/$/, '')}${INTROSPECTION_PATH}`,
             }),
           '/metrics': async (_req, res) => {
             const { contentType, body } = await metrics.exposition()
             res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) })
             res.end(body)
           },
+          [INTROSPECTION_PATH]: introspectionRoute(exchange),
           '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
           '/readyz': (_req, res) => {
             const problem = ready()
@@ -322,6 +332,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         live.config = next
         running.config = next
         admin.closeWatchesOfFormerAdmins()
+        feed.closeUnauthorized()
         reloadTls(trigger)
       },
     })
@@ -342,6 +353,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         reloader.stop()
         grpcListener?.stopAccepting()
         admin.closeWatches()
+        feed.closeAll()
         const grace = options.shutdownGraceMs ?? 10_000
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => {

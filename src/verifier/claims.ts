@@ -128,7 +128,8 @@ export function checkClaimShapes(payload: Record<string, unknown>): BrokerTokenC
 export function actorChain(act: ActorClaim | undefined): string[] {
   const chain: string[] = []
   for (let a = act; a && chain.length < 32; a = a.act) {
-    if (typeof a !== 'object' || typeof a.sub !== 'string') throw new Malformed('token claim "act" is malformed')
+    if (typeof a !== 'object' || typeof a.sub !== 'string')
+      throw new Malformed('token claim "act" is malformed')
     chain.push(a.sub)
   }
   return chain

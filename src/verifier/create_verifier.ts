@@ -138,7 +138,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const now = () => options.clock?.now() ?? Date.now()
   const audience = typeof options.audience === 'string' ? [options.audience] : [...options.audience]
   if (!options.issuer) throw new TypeError('createVerifier: issuer is required')
-  if (audience.length === 0 || audience.some((a) => !a)) throw new TypeError('createVerifier: audience is required')
+  if (audience.length === 0 || audience.some((a) => !a))
+    throw new TypeError('createVerifier: audience is required')
   const keys = new BrokerKeySet({
     issuer: options.issuer,
     jwksUri: options.jwksUri,
@@ -174,22 +175,32 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (unavailable && (options.onStale !== 'accept' || !feed?.replayed)) throw unavailable
     let claims: BrokerTokenClaims
     try {
-      const { payload } = await jwtVerify(token, keys.getKey, { ...verifyOptions, currentDate: new Date(now()) })
+      const { payload } = await jwtVerify(token, keys.getKey, {
+        ...verifyOptions,
+        currentDate: new Date(now()),
+      })
       claims = checkClaimShapes(payload as Record<string, unknown>)
     } catch (err) {
       throw describe(err)
     }
     if (revoked.isKidRetired(kid))
-      throw new Revoked(`token ${claims.jti} was signed by key ${kid}, which the broker has retired`, claims.jti)
+      throw new Revoked(
+        `token ${claims.jti} was signed by key ${kid}, which the broker has retired`,
+        claims.jti,
+      )
     const why = revoked.whyRevoked(claims)
     if (why) throw new Revoked(why, claims.jti)
     const thumbprint = claims.cnf?.['x5t#S256']
-    if (thumbprint !== undefined && call.peerCertificate !== undefined) checkBinding(thumbprint, call.peerCertificate)
+    if (thumbprint !== undefined && call.peerCertificate !== undefined)
+      checkBinding(thumbprint, call.peerCertificate)
     const scopes = splitScopes(claims.scope)
     if (call.scopes && call.scopes.length > 0) {
       const missing = call.scopes.filter((s) => !scopes.includes(s))
       if (missing.length > 0)
-        throw new InsufficientScope(`token lacks the scope${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, missing)
+        throw new InsufficientScope(
+          `token lacks the scope${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`,
+          missing,
+        )
     }
     return {
       subject: claims.sub,
@@ -248,7 +259,11 @@ function describe(err: unknown): VerificationError {
   if (err instanceof errors.JWKSNoMatchingKey)
     return new Malformed('token was signed by a key the broker does not publish')
   if (err instanceof errors.JOSEError) return new Malformed(`token is not a valid broker token (${err.code})`)
-  return new VerifierUnavailable('ERR_KEYS_UNAVAILABLE', `could not check the token: ${(err as Error).message}`, {
-    cause: err,
-  })
+  return new VerifierUnavailable(
+    'ERR_KEYS_UNAVAILABLE',
+    `could not check the token: ${(err as Error).message}`,
+    {
+      cause: err,
+    },
+  )
 }

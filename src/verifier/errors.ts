@@ -19,7 +19,11 @@ export type VerifierErrorCode = Extract<
  * `insufficient_scope` → 403); `undefined` for a request that carried no token at all (401 without an
  * error code), and `temporarily_unavailable` when the verifier cannot decide (503).
  */
-export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'temporarily_unavailable'
+export type BearerErrorCode =
+  | 'invalid_request'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'temporarily_unavailable'
 
 /**
  * Every refusal of {@link Verifier.verify}. Switch on `code` (stable, from the broker's error list) or

@@ -52,7 +52,10 @@ const principals = new WeakMap<grpc.Metadata, VerifiedToken>()
  * })
  * ```
  */
-export function grpcBearerInterceptor(verifier: Verifier, options: GrpcAuthOptions = {}): grpc.ServerInterceptor {
+export function grpcBearerInterceptor(
+  verifier: Verifier,
+  options: GrpcAuthOptions = {},
+): grpc.ServerInterceptor {
   const scopesFor = (path: string): readonly string[] =>
     typeof options.scopes === 'function' ? options.scopes(path) : (options.scopes?.[path] ?? [])
   return (method, call) =>
@@ -65,8 +68,13 @@ export function grpcBearerInterceptor(verifier: Verifier, options: GrpcAuthOptio
             const refuse = (err: VerificationError) => {
               const trailer = new grpc.Metadata()
               trailer.set('keybroker-error-code', err.code)
-              if (err.bearerError === 'insufficient_scope') trailer.set('keybroker-required-scopes', scopes.join(' '))
-              call.sendStatus({ code: STATUS[err.bearerError ?? 'missing'], details: err.message, metadata: trailer })
+              if (err.bearerError === 'insufficient_scope')
+                trailer.set('keybroker-required-scopes', scopes.join(' '))
+              call.sendStatus({
+                code: STATUS[err.bearerError ?? 'missing'],
+                details: err.message,
+                metadata: trailer,
+              })
             }
             let token: string
             try {

@@ -39,7 +39,12 @@ export interface HttpAuthOptions {
  */
 export type AuthenticatedRequest = IncomingMessage & { principal: VerifiedToken }
 
-const STATUS = { invalid_request: 400, invalid_token: 401, insufficient_scope: 403, temporarily_unavailable: 503 }
+const STATUS = {
+  invalid_request: 400,
+  invalid_token: 401,
+  insufficient_scope: 403,
+  temporarily_unavailable: 503,
+}
 
 /**
  * Node `http` / Express-style middleware: verifies `authorization: Bearer <broker token>`, puts the
@@ -75,7 +80,9 @@ export function bearerMiddleware(
     } catch (err) {
       return refuse(res, realm, err as VerificationError, scopes)
     }
-    const peerCertificate = options.peerCertificate ? options.peerCertificate(req) : connectionCertificate(req)
+    const peerCertificate = options.peerCertificate
+      ? options.peerCertificate(req)
+      : connectionCertificate(req)
     verifier.verify(token, { scopes, peerCertificate }).then(
       (principal) => {
         ;(req as AuthenticatedRequest).principal = principal

@@ -39,9 +39,13 @@ export class BrokerKeySet {
     } catch (err) {
       // "no such kid" is the token's fault; anything else (timeout, HTTP error, bad JSON) is the fetch's.
       if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err
-      throw new VerifierUnavailable('ERR_KEYS_UNAVAILABLE', `broker keys unavailable: ${(err as Error).message}`, {
-        cause: err,
-      })
+      throw new VerifierUnavailable(
+        'ERR_KEYS_UNAVAILABLE',
+        `broker keys unavailable: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      )
     }
   }
 
@@ -52,9 +56,13 @@ export class BrokerKeySet {
       try {
         await set.reload()
       } catch (err) {
-        throw new VerifierUnavailable('ERR_KEYS_UNAVAILABLE', `broker keys unavailable: ${(err as Error).message}`, {
-          cause: err,
-        })
+        throw new VerifierUnavailable(
+          'ERR_KEYS_UNAVAILABLE',
+          `broker keys unavailable: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        )
       }
     }
   }

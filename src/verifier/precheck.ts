@@ -21,9 +21,11 @@ export interface Peeked {
  */
 export function precheck(token: string, issuer: string): Peeked {
   if (typeof token !== 'string' || token.length === 0) throw new Malformed('token is empty')
-  if (token.length > MAX_TOKEN_BYTES) throw new Malformed(`token is larger than ${MAX_TOKEN_BYTES / 1024} KiB`)
+  if (token.length > MAX_TOKEN_BYTES)
+    throw new Malformed(`token is larger than ${MAX_TOKEN_BYTES / 1024} KiB`)
   const parts = token.split('.')
-  if (parts.length === 5) throw new Malformed('token is encrypted (JWE); broker access tokens are signed JWTs')
+  if (parts.length === 5)
+    throw new Malformed('token is encrypted (JWE); broker access tokens are signed JWTs')
   if (parts.length !== 3) throw new Malformed('token is not a compact JWT (header.payload.signature)')
   const header = decodePart(parts[0]!, 'header')
   const alg = header.alg

@@ -138,7 +138,9 @@ export class RevocationFeed {
         tls.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {},
       )
     } catch (err) {
-      return this.#lost(undefined, err as Error)
+      // an unreadable certificate file (mid-rotation, say): try again like any lost connection
+      this.#lost(undefined, err as Error)
+      return
     }
     this.#client = client
     const call = client.WatchRevocations({ cursor: this.#cursor })

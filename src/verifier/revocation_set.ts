@@ -53,7 +53,8 @@ export class RevocationSet {
     if (this.#subjects.size > 0) {
       // A subject revocation covers that subject's tokens up to the longest exp it named.
       const until =
-        this.#subjects.get(subjectKey(claims.sub, claims.kb_idp ?? '')) ?? this.#subjects.get(subjectKey(claims.sub))
+        this.#subjects.get(subjectKey(claims.sub, claims.kb_idp ?? '')) ??
+        this.#subjects.get(subjectKey(claims.sub))
       if (until !== undefined && claims.exp <= until - GRACE_SECONDS)
         return `every token of ${claims.sub} issued before its revocation has been revoked`
     }
