@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js'
 import { expect } from 'chai'
-import { createVerifier, type Verifier } from 'keybroker/verifier'
+import type { Verifier } from 'keybroker/verifier'
 import type { DelegateTokenRequest } from '../src/generated/keybroker/v1/DelegateTokenRequest.js'
 import type { IssueTokenRequest } from '../src/generated/keybroker/v1/IssueTokenRequest.js'
 import type { IssueTokenResponse__Output } from '../src/generated/keybroker/v1/IssueTokenResponse.js'
@@ -9,55 +9,13 @@ import type { RevokeTokensResponse__Output } from '../src/generated/keybroker/v1
 import { ADMIN, AGENT, BILLING, expectGrpcError, runCli, TestBroker, unary } from './fixtures/broker.js'
 import { eventually } from './fixtures/net.js'
 import type { CertFiles } from './fixtures/pki.js'
-import { ExampleResourceServer } from './fixtures/resource_server.js'
-
-export const PAYMENTS_API = 'spiffe://example.org/ns/prod/sa/payments-api'
-
-/** The resource server's own identity may follow revocations; billing may delegate payments tokens. */
-export const RESOURCE_SERVER_GRANTS = `  - name: payments-api
-    match: { spiffe_id: "${PAYMENTS_API}" }
-    revocations: { watch: true }
-    introspect: { audiences: [payments-api] }
-  - name: billing-delegation
-    match: { spiffe_id: "${BILLING}" }
-    tokens:
-      - { audience: payments-api, scopes: ["payments:read", "payments:write"], max_ttl: 15m }
-    delegation: { max_depth: 2 }
-`
-
-/** A verifier for payments-api following `t`'s feed as the payments-api workload. */
-export function paymentsVerifier(
-  t: TestBroker,
-  identity: CertFiles,
-  overrides: { address?: string; maxStalenessMs?: number; onStale?: 'reject' | 'accept' } = {},
-): Verifier {
-  return createVerifier({
-    issuer: 'https://keybroker.test',
-    audience: 'payments-api',
-    ca: t.pki.ca.certPem,
-    jwksUri: `${t.httpUrl}/.well-known/jwks.json`,
-    revocations: {
-      address: overrides.address ?? t.address,
-      tls: { caFile: t.pki.caFile, certFile: identity.cert, keyFile: identity.key, serverName: 'localhost' },
-    },
-    maxStalenessMs: overrides.maxStalenessMs,
-    onStale: overrides.onStale,
-  })
-}
-
-/** Poll until `attempt` rejects (a refusal), up to 5 s; returns the rejection. */
-export async function refusedWithin5s(attempt: () => Promise<unknown>): Promise<unknown> {
-  const until = Date.now() + 5_000
-  for (;;) {
-    try {
-      await attempt()
-    } catch (err) {
-      return err
-    }
-    if (Date.now() > until) throw new Error('still accepted 5 s after the revocation')
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+import {
+  ExampleResourceServer,
+  PAYMENTS_API,
+  paymentsVerifier,
+  RESOURCE_SERVER_GRANTS,
+  refusedWithin5s,
+} from './fixtures/resource_server.js'
 
 describe('verifier: an example resource server (gRPC interceptor + HTTP middleware) against a real broker', function () {
   this.timeout(60_000)
