@@ -13,7 +13,12 @@ import { listExchanges } from './fixtures/admin.js'
 import { ADMIN, BILLING, baseConfigYaml, runCli, TestBroker, unary } from './fixtures/broker.js'
 import { eventually } from './fixtures/net.js'
 import type { CertFiles } from './fixtures/pki.js'
-import { PAYMENTS_API, paymentsVerifier, RESOURCE_SERVER_GRANTS, refusedWithin5s } from './fixtures/resource_server.js'
+import {
+  PAYMENTS_API,
+  paymentsVerifier,
+  RESOURCE_SERVER_GRANTS,
+  refusedWithin5s,
+} from './fixtures/resource_server.js'
 import { TcpFaultProxy } from './fixtures/tcp_proxy.js'
 
 /** A WatchRevocations stream that collects events; markers are the events naming nothing. */
@@ -64,7 +69,10 @@ describe('revocation feed: Broker.WatchRevocations and the verifier that follows
       'IssueToken',
     )({ audience: 'payments-api', scopes: ['payments:read'] })
   const revoke = (request: RevokeTokensRequest) =>
-    unary<RevokeTokensRequest, RevokeTokensResponse__Output>(t.adminClient(adminCert), 'RevokeTokens')(request)
+    unary<RevokeTokensRequest, RevokeTokensResponse__Output>(
+      t.adminClient(adminCert),
+      'RevokeTokens',
+    )(request)
   const read = (cert: CertFiles, cursor = '') => {
     const reader = new FeedReader(t, cert, cursor)
     readers.push(reader)
@@ -98,7 +106,10 @@ describe('revocation feed: Broker.WatchRevocations and the verifier that follows
     )
     expect(reader.error!.metadata.get('keybroker-error-code')).to.deep.equal(['ERR_NO_GRANT'])
     const exchangeId = String(reader.error!.metadata.get('keybroker-exchange-id')[0])
-    const { exchanges } = await listExchanges(t.adminClient(adminCert))({ kind: 'revocation_watch', limit: 5 })
+    const { exchanges } = await listExchanges(t.adminClient(adminCert))({
+      kind: 'revocation_watch',
+      limit: 5,
+    })
     const row = exchanges.find((e) => e.id === exchangeId)
     expect(row).to.include({ decision: 'deny', subject: BILLING })
     expect(reader.events).to.deep.equal([])
@@ -127,8 +138,13 @@ describe('revocation feed: Broker.WatchRevocations and the verifier that follows
     await unknownCursor.until(() => unknownCursor.markers === 1, 'full replay marker')
     expect(unknownCursor.revoked).to.include.members([a.token_id, b.token_id, c.token_id])
 
-    const { exchanges } = await listExchanges(t.adminClient(adminCert))({ kind: 'revocation_watch', limit: 10 })
-    expect(exchanges.filter((e) => e.decision === 'allow' && e.subject === PAYMENTS_API).length).to.be.at.least(3)
+    const { exchanges } = await listExchanges(t.adminClient(adminCert))({
+      kind: 'revocation_watch',
+      limit: 10,
+    })
+    expect(
+      exchanges.filter((e) => e.decision === 'allow' && e.subject === PAYMENTS_API).length,
+    ).to.be.at.least(3)
   })
 
   it('rejects every token until the first replay has completed (even with onStale: accept)', async () => {
@@ -165,7 +181,9 @@ describe('revocation feed: Broker.WatchRevocations and the verifier that follows
       proxy.cut()
       const err = await refusedWithin5s(() => v.verify(kept.token))
       expect(codeOf(err)).to.equal('ERR_REVOCATIONS_UNAVAILABLE')
-      expect((err as Error).message).to.match(/has been down for \d+ s, longer than maxStalenessMs \(500 ms\)/)
+      expect((err as Error).message).to.match(
+        /has been down for \d+ s, longer than maxStalenessMs \(500 ms\)/,
+      )
       await revoke({ token_id: missed.token_id }) // while this verifier cannot hear it
 
       proxy.restore()
@@ -176,7 +194,8 @@ describe('revocation feed: Broker.WatchRevocations and the verifier that follows
           () => false,
         )
         if (ok) break
-        if (Date.now() > until) throw new Error('the verifier did not recover within 5 s of the feed returning')
+        if (Date.now() > until)
+          throw new Error('the verifier did not recover within 5 s of the feed returning')
         await new Promise((r) => setTimeout(r, 50))
       }
       const refused = await v.verify(missed.token).then(

@@ -147,12 +147,16 @@ describe('verifier: tokens it must refuse, and the key fetches they may cause', 
   it('refuses a tampered payload (signature check), a JWE, an oversized token and garbage', async () => {
     const v = verifier()
     const [h, , s] = (await accessToken()).split('.')
-    const forged = Buffer.from(JSON.stringify(claims({ scope: 'payments:write admin' }))).toString('base64url')
+    const forged = Buffer.from(JSON.stringify(claims({ scope: 'payments:write admin' }))).toString(
+      'base64url',
+    )
     expect((await refusal(v, `${h}.${forged}.${s}`)).message).to.equal(
       "token signature does not verify against the broker's keys",
     )
     expect((await refusal(v, await issuer.mintJwe(claims()))).message).to.match(/encrypted \(JWE\)/)
-    expect((await refusal(v, `${h}.${'A'.repeat(20_000)}.${s}`)).message).to.equal('token is larger than 16 KiB')
+    expect((await refusal(v, `${h}.${'A'.repeat(20_000)}.${s}`)).message).to.equal(
+      'token is larger than 16 KiB',
+    )
     expect((await refusal(v, 'not-a-jwt')).message).to.match(/not a compact JWT/)
     expect((await refusal(v, `${h}.@@@.${s}`)).message).to.match(/payload is not base64url JSON/)
   })
@@ -168,8 +172,12 @@ describe('verifier: tokens it must refuse, and the key fetches they may cause', 
     await v.verify(await accessToken())
     expect(issuer.jwksFetches).to.equal(1)
     const forged = await accessToken({}, { kid: 'no-such-key' })
-    expect((await refusal(v, forged)).message).to.equal('token was signed by a key the broker does not publish')
-    expect((await refusal(v, forged)).message).to.equal('token was signed by a key the broker does not publish')
+    expect((await refusal(v, forged)).message).to.equal(
+      'token was signed by a key the broker does not publish',
+    )
+    expect((await refusal(v, forged)).message).to.equal(
+      'token was signed by a key the broker does not publish',
+    )
     expect(issuer.jwksFetches).to.equal(1) // within the 30 s cooldown after the first fetch
   })
 
