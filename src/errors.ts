@@ -14,6 +14,9 @@ export type BrokerErrorCode =
   | 'ERR_TOKEN_REVOKED'
   | 'ERR_ISSUER_UNKNOWN'
   | 'ERR_INSECURE_TRANSPORT'
+  // a resource server's verifier refused a broker token (src/verifier)
+  | 'ERR_WRONG_AUDIENCE'
+  | 'ERR_CERTIFICATE_MISMATCH'
   // caller is known but not permitted
   | 'ERR_NO_GRANT'
   | 'ERR_AUDIENCE_NOT_GRANTED'
@@ -21,6 +24,7 @@ export type BrokerErrorCode =
   | 'ERR_SECRET_NOT_GRANTED'
   | 'ERR_DELEGATION_DENIED'
   | 'ERR_NOT_ADMIN'
+  | 'ERR_INSUFFICIENT_SCOPE'
   // malformed request
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_REQUEST_TOO_LARGE'
@@ -39,6 +43,7 @@ export type BrokerErrorCode =
   // neither the caller's fault nor a broker fault, and not a misconfiguration the broker can see
   | 'ERR_UPSTREAM_NOT_FOUND'
   | 'ERR_KEYS_UNAVAILABLE'
+  | 'ERR_REVOCATIONS_UNAVAILABLE'
   | 'ERR_KEY_STORE_CORRUPT'
   | 'ERR_CONFIG'
   | 'ERR_SHUTTING_DOWN'
@@ -64,6 +69,9 @@ const CALLER_FAULTS: ReadonlySet<BrokerErrorCode> = new Set<BrokerErrorCode>([
   'ERR_TOKEN_REVOKED',
   'ERR_ISSUER_UNKNOWN',
   'ERR_INSECURE_TRANSPORT',
+  'ERR_WRONG_AUDIENCE',
+  'ERR_CERTIFICATE_MISMATCH',
+  'ERR_INSUFFICIENT_SCOPE',
   'ERR_NO_GRANT',
   'ERR_AUDIENCE_NOT_GRANTED',
   'ERR_SCOPE_NOT_GRANTED',

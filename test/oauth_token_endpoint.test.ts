@@ -143,19 +143,19 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
     return payload
   }
 
-  function row(id: string | undefined): StoredExchange {
+  async function row(id: string | undefined): Promise<StoredExchange> {
     expect(id, 'the reply names its audit row').to.be.a('string')
-    const found = t.broker.audit.tail(50).find((r) => r.id === id)
+    const found = (await t.broker.log.tail(50)).find((r) => r.id === id)
     expect(found, `audit row ${id}`).to.not.equal(undefined)
     return found!
   }
 
   /** The refusal's audit row: denied, over oauth, with the code and (when given) the reason. */
-  function expectRefusalRow(
+  async function expectRefusalRow(
     exchangeId: string | undefined,
     expected: { kind: string; code: string; reason?: string | RegExp },
-  ): StoredExchange {
-    const r = row(exchangeId)
+  ): Promise<StoredExchange> {
+    const r = (await row(exchangeId))
     expect(r.kind).to.equal(expected.kind)
     expect(r.decision).to.equal('deny')
     expect(r.detail).to.include({ transport: 'oauth', code: expected.code })
@@ -174,7 +174,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(claims).to.include({ sub: BILLING, scope: 'payments:read', kb_idp: 'spiffe://example.org' })
       expect(claims.cnf).to.deep.equal({ 'x5t#S256': certificateThumbprint(billing.der) })
 
-      const [audit] = t.broker.audit.findByTokenId(claims.jti!)
+      const [audit] = (await t.broker.log.findByTokenId(claims.jti!))
       expect(audit).to.include({ kind: 'issue', decision: 'allow', subject: BILLING, auth_method: 'mtls' })
       expect(audit!.detail).to.include({ transport: 'oauth', grant: 'billing' })
     })
@@ -190,8 +190,8 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
         bind_to_certificate: true,
       })
       const viaOauth = await clientCredentials(billing, { audience: 'payments-api', scope: 'payments:read' })
-      const a = t.broker.audit.findByTokenId(viaGrpc.token_id)[0]!
-      const b = t.broker.audit.findByTokenId((await verified(viaOauth.access_token, 'payments-api')).jti!)[0]!
+      const a = (await t.broker.log.findByTokenId(viaGrpc.token_id))[0]!
+      const b = (await t.broker.log.findByTokenId((await verified(viaOauth.access_token, 'payments-api')).jti!))[0]!
       const shape = (r: StoredExchange) => {
         const { id, ts, seq, prev_hash, hash, token_id, expires_at, latency_us, peer, detail, ...rest } = r
         const { kid, transport, ...restDetail } = detail ?? {}
@@ -207,7 +207,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(res.status).to.equal(401)
       expect(res.body.error).to.equal('invalid_client')
       expect(res.body.error_description).to.match(/client certificate \(tls_client_auth\)/)
-      expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_NO_CREDENTIALS' })
+      await expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_NO_CREDENTIALS' })
     })
 
     it('a client_id that is not the certificate SPIFFE ID: 401 invalid_client, audited', async () => {
@@ -219,7 +219,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(err.error_description).to.equal(
         `client_id 'spiffe://example.org/someone-else' does not match the client certificate, which names ${BILLING}`,
       )
-      const r = expectRefusalRow(err.cause.exchange_id as string, {
+      const r = await expectRefusalRow(err.cause.exchange_id as string, {
         kind: 'issue',
         code: 'ERR_CERTIFICATE_INVALID',
       })
@@ -229,7 +229,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
     it('a certificate without a grant: 400 unauthorized_client, audited', async () => {
       const err = await oauthRefusal(clientCredentials(stranger, { audience: 'payments-api' }, STRANGER))
       expect(err.error).to.equal('unauthorized_client')
-      expectRefusalRow(err.cause.exchange_id as string, { kind: 'issue', code: 'ERR_NO_GRANT' })
+      await expectRefusalRow(err.cause.exchange_id as string, { kind: 'issue', code: 'ERR_NO_GRANT' })
     })
   })
 
@@ -250,7 +250,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       // the scope claim splits on spaces into exactly the granted scopes (RFC 9068 consumers)
       expect(String(claims.scope).split(' ')).to.deep.equal(['GET:/v1/charges*', 'search:read'])
       expect(claims.cnf, 'no client certificate, no binding').to.equal(undefined)
-      const [audit] = t.broker.audit.findByTokenId(claims.jti!)
+      const [audit] = (await t.broker.log.findByTokenId(claims.jti!))
       expect(audit).to.include({ kind: 'issue', decision: 'allow', subject: RESEARCH, auth_method: 'oidc' })
       expect(audit!.detail).to.include({ transport: 'oauth', grant: 'research-agent' })
     })
@@ -295,7 +295,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
         expect(err.status).to.equal(400)
         expect(err.error).to.equal('invalid_request')
         expect(err.error_description).to.match(bad.message)
-        const r = expectRefusalRow(err.cause.exchange_id as string, { kind: 'auth_failure', code: bad.code })
+        const r = await expectRefusalRow(err.cause.exchange_id as string, { kind: 'auth_failure', code: bad.code })
         expect(r.detail).to.include({ call: 'issue', token_fingerprint: tokenFingerprint(subject) })
         expect(JSON.stringify(r)).to.not.include(subject)
       })
@@ -314,7 +314,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(err.error_description).to.equal(
         `subject_token is a keybroker access token, not a workload JWT: send subject_token_type=${ACCESS_TOKEN_TYPE} to delegate it`,
       )
-      expectRefusalRow(err.cause.exchange_id as string, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
+      await expectRefusalRow(err.cause.exchange_id as string, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
     })
 
     it('subject_token_type access_token for a workload JWT: 400 invalid_request, audited', async () => {
@@ -326,7 +326,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(err.error_description).to.match(
         /is not a token of this broker; a workload JWT is .*token-type:jwt$/,
       )
-      expectRefusalRow(err.cause.exchange_id as string, { kind: 'delegate', code: 'ERR_INVALID_ARGUMENT' })
+      await expectRefusalRow(err.cause.exchange_id as string, { kind: 'delegate', code: 'ERR_INVALID_ARGUMENT' })
     })
 
     it('a scope that is not granted: 400 invalid_scope, audited with the subject', async () => {
@@ -342,7 +342,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(err.status).to.equal(400)
       expect(err.error).to.equal('invalid_scope')
       expect(err.error_description).to.equal(`scope not granted for audience 'tools-api': POST:/v1/charges`)
-      const r = expectRefusalRow(err.cause.exchange_id as string, {
+      const r = await expectRefusalRow(err.cause.exchange_id as string, {
         kind: 'issue',
         code: 'ERR_SCOPE_NOT_GRANTED',
       })
@@ -356,7 +356,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       )
       expect(err.error).to.equal('invalid_target')
       expect(err.error_description).to.equal(`audience 'no-such-api' is not granted to ${RESEARCH}`)
-      expectRefusalRow(err.cause.exchange_id as string, { kind: 'issue', code: 'ERR_AUDIENCE_NOT_GRANTED' })
+      await expectRefusalRow(err.cause.exchange_id as string, { kind: 'issue', code: 'ERR_AUDIENCE_NOT_GRANTED' })
     })
   })
 
@@ -383,7 +383,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(claims.kb_ancestors).to.deep.equal([parentClaims.jti])
       expect(claims.cnf, 'a delegated token is for an actor without the key').to.equal(undefined)
       expect(claims.exp).to.be.at.most(parentClaims.exp!)
-      const [audit] = t.broker.audit.findByTokenId(claims.jti!)
+      const [audit] = (await t.broker.log.findByTokenId(claims.jti!))
       expect(audit).to.include({ kind: 'delegate', decision: 'allow', subject: BILLING })
       expect(audit!.detail).to.include({
         transport: 'oauth',
@@ -417,7 +417,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       const claims = await verified(child.access_token, 'tools-api')
       expect(claims).to.include({ sub: RESEARCH, kb_idp: k8s.issuer, scope: 'GET:/v1/charges*' })
       expect(claims.act).to.deep.equal({ sub: HELPER })
-      const [audit] = t.broker.audit.findByTokenId(claims.jti!)
+      const [audit] = (await t.broker.log.findByTokenId(claims.jti!))
       expect(audit).to.include({
         kind: 'delegate',
         decision: 'allow',
@@ -444,7 +444,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(err.status).to.equal(401)
       expect(err.error).to.equal('invalid_client')
       expect(err.error_description).to.match(/authenticate as the token's subject/)
-      expectRefusalRow(err.cause.exchange_id as string, { kind: 'delegate', code: 'ERR_NO_CREDENTIALS' })
+      await expectRefusalRow(err.cause.exchange_id as string, { kind: 'delegate', code: 'ERR_NO_CREDENTIALS' })
     })
 
     it('a caller who is not the parent subject → 400 invalid_grant, audited', async () => {
@@ -465,7 +465,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(err.error_description).to.equal(
         'parent_token is bound to a client certificate (cnf.x5t#S256) that this connection did not present',
       )
-      expectRefusalRow(err.cause.exchange_id as string, { kind: 'delegate', code: 'ERR_TOKEN_INVALID' })
+      await expectRefusalRow(err.cause.exchange_id as string, { kind: 'delegate', code: 'ERR_TOKEN_INVALID' })
       const workload = await k8s.mint(k8s.kubernetesClaims())
       const unbound = await exchange({
         subject_token: workload,
@@ -480,7 +480,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       )
       expect(denied.error).to.equal('invalid_grant')
       expect(denied.error_description).to.match(/only that subject may delegate it/)
-      expectRefusalRow(denied.cause.exchange_id as string, {
+      await expectRefusalRow(denied.cause.exchange_id as string, {
         kind: 'delegate',
         code: 'ERR_DELEGATION_DENIED',
       })
@@ -504,7 +504,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       )
       expect(err.status).to.equal(401)
       expect(err.error).to.equal('invalid_client')
-      expectRefusalRow(err.cause.exchange_id as string, { kind: 'auth_failure', code: 'ERR_ISSUER_UNKNOWN' })
+      await expectRefusalRow(err.cause.exchange_id as string, { kind: 'auth_failure', code: 'ERR_ISSUER_UNKNOWN' })
     })
   })
 
@@ -514,7 +514,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(res.status).to.equal(400)
       expect(res.body.error).to.equal('invalid_request')
       expect(res.body.error_description).to.match(/^grant_type is required/)
-      const r = expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
+      const r = await expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
       expect(r.detail).to.include({ call: 'oauth2/token' })
       expect(r.audience).to.equal('payments-api')
     })
@@ -524,7 +524,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(res.status).to.equal(400)
       expect(res.body.error).to.equal('unsupported_grant_type')
       expect(res.body.error_description).to.match(/grant_type 'password' is not supported/)
-      const r = expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
+      const r = await expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
       expect(r.detail).to.include({ grant_type: 'password' })
     })
 
@@ -535,7 +535,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(declared.body.error).to.equal('invalid_request')
       expect(declared.body.error_description).to.equal('token request body is larger than 64 KiB')
       expect(declared.headers.connection).to.equal('close')
-      expectRefusalRow(declared.body.exchange_id, { kind: 'issue', code: 'ERR_REQUEST_TOO_LARGE' })
+      await expectRefusalRow(declared.body.exchange_id, { kind: 'issue', code: 'ERR_REQUEST_TOO_LARGE' })
 
       // no content-length: chunked, 1 MiB offered, refused once 64 KiB have arrived
       const streamed = await post(
@@ -547,7 +547,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
         { 'content-type': 'application/x-www-form-urlencoded' },
       )
       expect(streamed.status).to.equal(413)
-      expectRefusalRow(streamed.body.exchange_id, { kind: 'issue', code: 'ERR_REQUEST_TOO_LARGE' })
+      await expectRefusalRow(streamed.body.exchange_id, { kind: 'issue', code: 'ERR_REQUEST_TOO_LARGE' })
     })
 
     it('JSON instead of a form → 400 invalid_request', async () => {
@@ -559,7 +559,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(res.body.error_description).to.equal(
         'send the token request as application/x-www-form-urlencoded form parameters (RFC 6749 section 3.2), not JSON',
       )
-      expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
+      await expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
     })
 
     it('the same parameter twice → 400 invalid_request naming it', async () => {
@@ -575,7 +575,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(res.body.error_description).to.equal(
         "parameter 'audience' is given more than once; send each parameter once (RFC 6749 section 3.2)",
       )
-      const r = expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
+      const r = await expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
       expect(r.cert_thumbprint, 'what is known of the caller is recorded').to.equal(
         certificateThumbprint(billing.der),
       )
@@ -589,7 +589,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(res.status).to.equal(401)
       expect(res.body.error).to.equal('invalid_client')
       expect(res.body.error_description).to.match(/does not read the Authorization header/)
-      expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
+      await expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
     })
 
     it('GET instead of POST → 405 with Allow: POST', async () => {
@@ -600,7 +600,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(res.body.error_description).to.equal(
         'the token endpoint takes POST with form parameters, not GET',
       )
-      expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
+      await expectRefusalRow(res.body.exchange_id, { kind: 'issue', code: 'ERR_INVALID_ARGUMENT' })
     })
 
     it('every answer, success or refusal, is Cache-Control: no-store', async () => {
@@ -613,7 +613,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(ok.status).to.equal(200)
       expect(ok.headers['cache-control']).to.equal('no-store')
       expect(ok.headers['keybroker-exchange-id']).to.equal(
-        row(String(ok.headers['keybroker-exchange-id'])).id,
+        (await row(String(ok.headers['keybroker-exchange-id']))).id,
       )
       expect(ok.body).to.include({ token_type: 'Bearer', scope: 'payments:read payments:write' })
     })
@@ -621,7 +621,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
 
   it('audit store down → 503 temporarily_unavailable, no token; served again afterwards', async () => {
     const locker = await SqliteProcess.open(t.broker.config.audit.path)
-    const before = t.broker.audit.count()
+    const before = (await t.broker.log.count())
     try {
       await locker.lock()
       const res = await post('grant_type=client_credentials&audience=payments-api', undefined, {
@@ -639,7 +639,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       await locker.unlock()
       await locker.close()
     }
-    expect(t.broker.audit.count(), 'nothing was written while locked').to.equal(before)
+    expect((await t.broker.log.count()), 'nothing was written while locked').to.equal(before)
     const ok = await post('grant_type=client_credentials&audience=payments-api', undefined, { cert: billing })
     expect(ok.status).to.equal(200)
   })
@@ -689,7 +689,7 @@ describe('OAuth token endpoint over plain HTTP (a broker without tls)', () => {
       subject_token_type: JWT_TYPE,
       audience: 'tools-api',
     })
-    const [audit] = t.broker.audit.tail(1)
+    const [audit] = (await t.broker.log.tail(1))
     expect(audit).to.include({ kind: 'issue', decision: 'allow', subject: RESEARCH })
     expect(res.scope).to.equal('GET:/v1/charges* search:read')
   })

@@ -99,11 +99,11 @@ grants:
 
   /** The outcome row, and the row recording body redactions once it is committed (after the body). */
   async function rowsOf(tokenId: string, redactedRow: boolean): Promise<StoredExchange[]> {
-    const proxyRows = () => t.broker.audit.findByTokenId(tokenId).filter((r) => r.kind === 'proxy')
-    const phases = () => proxyRows().map((r) => r.detail?.phase)
+    const proxyRows = async () =>
+      (await t.broker.log.findByTokenId(tokenId)).filter((r) => r.kind === 'proxy')
     const wanted = redactedRow ? ['authorized', 'completed', 'redacted'] : ['authorized', 'completed']
-    await eventually(() => phases().length === wanted.length, 5_000, `rows ${wanted.join(', ')}`)
-    const rows = proxyRows()
+    await eventually(async () => (await proxyRows()).length === wanted.length, 5_000, `rows ${wanted.join(', ')}`)
+    const rows = await proxyRows()
     expect(rows.map((r) => r.detail?.phase)).to.deep.equal(wanted)
     for (const row of rows) expect(JSON.stringify(row)).not.to.include(KEY)
     return rows

@@ -92,7 +92,7 @@ grants:
     expect(err.code).to.equal(status.NOT_FOUND)
     expect(err.metadata.get('keybroker-error-code')).to.deep.equal(['ERR_UPSTREAM_NOT_FOUND'])
     expect(err.details).to.equal("secret gone-key not found in vault provider 'vault' at its configured path")
-    const row = t.broker.audit.tail(1)[0]!
+    const row = (await t.broker.log.tail(1))[0]!
     expect(row).to.include({ kind: 'fetch', decision: 'error', secret_name: 'gone-key' })
   })
 
@@ -108,7 +108,7 @@ grants:
     expect(res.status).to.equal(502)
     expect(res.body.error).to.equal('upstream_not_found')
     expect(res.body.message).to.include('not found in vault provider')
-    const row = t.broker.audit.tail(1)[0]!
+    const row = (await t.broker.log.tail(1))[0]!
     expect(row).to.include({ id: res.body.exchange_id, kind: 'proxy', decision: 'error' })
     expect(upstream.received.length, 'nothing was forwarded without a key').to.equal(before)
   })

@@ -10,6 +10,9 @@ export type ExchangeKind =
   | 'approval'
   | 'block'
   | 'log_reset'
+  // resource servers: a revocation feed opened (Broker.WatchRevocations), a token introspected (RFC 7662)
+  | 'revocation_watch'
+  | 'introspect'
 export type Decision = 'allow' | 'deny' | 'error' | 'pending'
 
 export const EXCHANGE_KINDS: readonly ExchangeKind[] = [
@@ -24,6 +27,8 @@ export const EXCHANGE_KINDS: readonly ExchangeKind[] = [
   'approval',
   'block',
   'log_reset',
+  'revocation_watch',
+  'introspect',
 ]
 export const DECISIONS: readonly Decision[] = ['allow', 'deny', 'error', 'pending']
 

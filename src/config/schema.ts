@@ -200,6 +200,12 @@ export const grantSchema = z.strictObject({
       audiences: z.array(nonEmpty).default([]),
     })
     .prefault(ALL_DEFAULTS),
+  /** `{ watch: true }`: may follow the revocation feed (Broker.WatchRevocations), as resource servers do. */
+  revocations: z.strictObject({ watch: z.boolean() }).optional(),
+  /** Audiences whose tokens this identity may introspect (POST /oauth2/introspect, mTLS). */
+  introspect: z
+    .strictObject({ audiences: z.array(nonEmpty).min(1, 'list at least one audience') })
+    .optional(),
 })
 
 const cacheOverrides = {

@@ -36,6 +36,13 @@ export type {
   ProxyOutcome,
   ProxyRequest,
 } from './proxy.js'
+export {
+  type Introspection,
+  introspectToken,
+  mayStillWatchRevocations,
+  type OpenedRevocationWatch,
+  openRevocationWatch,
+} from './resource_server.js'
 export { type ExchangeDeps, type ExchangeEvent, RecordedError } from './steps.js'
 
 export interface WhoAmIResult {

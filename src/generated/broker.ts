@@ -14,6 +14,7 @@ import type { IssueTokenRequest as _keybroker_v1_IssueTokenRequest, IssueTokenRe
 import type { IssueTokenResponse as _keybroker_v1_IssueTokenResponse, IssueTokenResponse__Output as _keybroker_v1_IssueTokenResponse__Output } from './keybroker/v1/IssueTokenResponse.js';
 import type { ListExchangesRequest as _keybroker_v1_ListExchangesRequest, ListExchangesRequest__Output as _keybroker_v1_ListExchangesRequest__Output } from './keybroker/v1/ListExchangesRequest.js';
 import type { ListExchangesResponse as _keybroker_v1_ListExchangesResponse, ListExchangesResponse__Output as _keybroker_v1_ListExchangesResponse__Output } from './keybroker/v1/ListExchangesResponse.js';
+import type { RevocationEvent as _keybroker_v1_RevocationEvent, RevocationEvent__Output as _keybroker_v1_RevocationEvent__Output } from './keybroker/v1/RevocationEvent.js';
 import type { RevokeTokensRequest as _keybroker_v1_RevokeTokensRequest, RevokeTokensRequest__Output as _keybroker_v1_RevokeTokensRequest__Output } from './keybroker/v1/RevokeTokensRequest.js';
 import type { RevokeTokensResponse as _keybroker_v1_RevokeTokensResponse, RevokeTokensResponse__Output as _keybroker_v1_RevokeTokensResponse__Output } from './keybroker/v1/RevokeTokensResponse.js';
 import type { RotateSigningKeyRequest as _keybroker_v1_RotateSigningKeyRequest, RotateSigningKeyRequest__Output as _keybroker_v1_RotateSigningKeyRequest__Output } from './keybroker/v1/RotateSigningKeyRequest.js';
@@ -21,6 +22,7 @@ import type { RotateSigningKeyResponse as _keybroker_v1_RotateSigningKeyResponse
 import type { VerifyAuditLogRequest as _keybroker_v1_VerifyAuditLogRequest, VerifyAuditLogRequest__Output as _keybroker_v1_VerifyAuditLogRequest__Output } from './keybroker/v1/VerifyAuditLogRequest.js';
 import type { VerifyAuditLogResponse as _keybroker_v1_VerifyAuditLogResponse, VerifyAuditLogResponse__Output as _keybroker_v1_VerifyAuditLogResponse__Output } from './keybroker/v1/VerifyAuditLogResponse.js';
 import type { WatchExchangesRequest as _keybroker_v1_WatchExchangesRequest, WatchExchangesRequest__Output as _keybroker_v1_WatchExchangesRequest__Output } from './keybroker/v1/WatchExchangesRequest.js';
+import type { WatchRevocationsRequest as _keybroker_v1_WatchRevocationsRequest, WatchRevocationsRequest__Output as _keybroker_v1_WatchRevocationsRequest__Output } from './keybroker/v1/WatchRevocationsRequest.js';
 import type { WhoAmIRequest as _keybroker_v1_WhoAmIRequest, WhoAmIRequest__Output as _keybroker_v1_WhoAmIRequest__Output } from './keybroker/v1/WhoAmIRequest.js';
 import type { WhoAmIResponse as _keybroker_v1_WhoAmIResponse, WhoAmIResponse__Output as _keybroker_v1_WhoAmIResponse__Output } from './keybroker/v1/WhoAmIResponse.js';
 
@@ -44,6 +46,7 @@ export interface ProtoGrpcType {
       IssueTokenResponse: MessageTypeDefinition<_keybroker_v1_IssueTokenResponse, _keybroker_v1_IssueTokenResponse__Output>
       ListExchangesRequest: MessageTypeDefinition<_keybroker_v1_ListExchangesRequest, _keybroker_v1_ListExchangesRequest__Output>
       ListExchangesResponse: MessageTypeDefinition<_keybroker_v1_ListExchangesResponse, _keybroker_v1_ListExchangesResponse__Output>
+      RevocationEvent: MessageTypeDefinition<_keybroker_v1_RevocationEvent, _keybroker_v1_RevocationEvent__Output>
       RevokeTokensRequest: MessageTypeDefinition<_keybroker_v1_RevokeTokensRequest, _keybroker_v1_RevokeTokensRequest__Output>
       RevokeTokensResponse: MessageTypeDefinition<_keybroker_v1_RevokeTokensResponse, _keybroker_v1_RevokeTokensResponse__Output>
       RotateSigningKeyRequest: MessageTypeDefinition<_keybroker_v1_RotateSigningKeyRequest, _keybroker_v1_RotateSigningKeyRequest__Output>
@@ -51,6 +54,7 @@ export interface ProtoGrpcType {
       VerifyAuditLogRequest: MessageTypeDefinition<_keybroker_v1_VerifyAuditLogRequest, _keybroker_v1_VerifyAuditLogRequest__Output>
       VerifyAuditLogResponse: MessageTypeDefinition<_keybroker_v1_VerifyAuditLogResponse, _keybroker_v1_VerifyAuditLogResponse__Output>
       WatchExchangesRequest: MessageTypeDefinition<_keybroker_v1_WatchExchangesRequest, _keybroker_v1_WatchExchangesRequest__Output>
+      WatchRevocationsRequest: MessageTypeDefinition<_keybroker_v1_WatchRevocationsRequest, _keybroker_v1_WatchRevocationsRequest__Output>
       WhoAmIRequest: MessageTypeDefinition<_keybroker_v1_WhoAmIRequest, _keybroker_v1_WhoAmIRequest__Output>
       WhoAmIResponse: MessageTypeDefinition<_keybroker_v1_WhoAmIResponse, _keybroker_v1_WhoAmIResponse__Output>
     }

@@ -12,6 +12,9 @@ export const HTTP_STATUS: Record<BrokerErrorCode, number> = {
   ERR_TOKEN_REVOKED: 401,
   ERR_ISSUER_UNKNOWN: 401,
   ERR_INSECURE_TRANSPORT: 401,
+  ERR_WRONG_AUDIENCE: 401,
+  ERR_CERTIFICATE_MISMATCH: 401,
+  ERR_INSUFFICIENT_SCOPE: 403,
   ERR_NO_GRANT: 403,
   ERR_AUDIENCE_NOT_GRANTED: 403,
   ERR_SCOPE_NOT_GRANTED: 403,
@@ -33,6 +36,7 @@ export const HTTP_STATUS: Record<BrokerErrorCode, number> = {
   // the route's key is missing at its secret store: a gateway fault, not the broker's (500) nor the API's (404)
   ERR_UPSTREAM_NOT_FOUND: 502,
   ERR_KEYS_UNAVAILABLE: 503,
+  ERR_REVOCATIONS_UNAVAILABLE: 503,
   ERR_KEY_STORE_CORRUPT: 500,
   ERR_CONFIG: 500,
   ERR_UNIMPLEMENTED: 501,

@@ -24,11 +24,13 @@ import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './
 import { connectionLimitsFromConfig, grpcServerLimits, refusalReporter } from './connection_limits.js'
 import { type GrpcListener, listenGrpcTls, type TlsMaterial } from './grpc_listener.js'
 import { type HttpListener, listenHttp, sendJson } from './http_listener.js'
+import { INTROSPECTION_PATH, introspectionRoute } from './introspect_route.js'
 import { BrokerMetrics } from './metrics.js'
 import { oauthRoutes } from './oauth/index.js'
 import { secretResolverFromConfig } from './providers_from_config.js'
 import { Readiness } from './readiness.js'
 import { openBrokerStorage } from './storage_wiring.js'
+import { revocationFeedService, storeFeedSource } from './revocation_feed.js'
 
 export interface StartOptions {
   clock?: Clock
@@ -179,10 +181,16 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       ...grpcServerLimits(limits),
     })
     let grpcListener: GrpcListener | undefined
-    server.addService(
-      proto.keybroker.v1.Broker.service,
-      brokerHandlers({ exchange, listener: () => grpcListener, onUnexpected }),
-    )
+    const feed = revocationFeedService({
+      exchange,
+      source: storeFeedSource(revocations),
+      listener: () => grpcListener,
+      onUnexpected,
+    })
+    server.addService(proto.keybroker.v1.Broker.service, {
+      ...brokerHandlers({ exchange, listener: () => grpcListener, onUnexpected }),
+      WatchRevocations: feed.handler,
+    })
     const admin = adminService({
       admin: exchange.admin({
         admins: () => live.config.admins,
@@ -264,6 +272,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
             res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) })
             res.end(body)
           },
+          [INTROSPECTION_PATH]: introspectionRoute(exchange),
           '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
           '/readyz': (_req, res) => {
             const problem = ready()
@@ -361,6 +370,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         live.config = next
         running.config = next
         admin.closeWatchesOfFormerAdmins()
+        feed.closeUnauthorized()
         reloadTls(trigger)
       },
     })
@@ -388,6 +398,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         reloader.stop()
         grpcListener?.stopAccepting()
         admin.closeWatches()
+        feed.closeAll()
         const grace = options.shutdownGraceMs ?? 10_000
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => {

@@ -71,8 +71,11 @@ export interface BrokerServiceDeps {
   onUnexpected: (err: unknown) => void
 }
 
-/** The Broker service: gRPC ⇄ exchange translation only; the steps live in src/exchange. */
-export function brokerHandlers(deps: BrokerServiceDeps): BrokerHandlers {
+/**
+ * The Broker service: gRPC ⇄ exchange translation only; the steps live in src/exchange.
+ * WatchRevocations is its own module (src/server/revocation_feed.ts).
+ */
+export function brokerHandlers(deps: BrokerServiceDeps): Omit<BrokerHandlers, 'WatchRevocations'> {
   const { exchange, onUnexpected } = deps
   const creds = (call: AnyCall) => callerCredentials(call, deps.listener())
   return {

@@ -27,6 +27,8 @@ export function authorizationServerMetadata(
     grant_types_supported: [GRANT_TOKEN_EXCHANGE, GRANT_CLIENT_CREDENTIALS],
     token_endpoint_auth_methods_supported: ['tls_client_auth'],
     tls_client_certificate_bound_access_tokens: true,
+    introspection_endpoint: `${base}/oauth2/introspect`,
+    introspection_endpoint_auth_methods_supported: ['tls_client_auth'],
     response_types_supported: [],
     id_token_signing_alg_values_supported: [signingAlgorithm],
   }

@@ -9,6 +9,8 @@ import type { GetJwksRequest as _keybroker_v1_GetJwksRequest, GetJwksRequest__Ou
 import type { GetJwksResponse as _keybroker_v1_GetJwksResponse, GetJwksResponse__Output as _keybroker_v1_GetJwksResponse__Output } from '../../keybroker/v1/GetJwksResponse.js';
 import type { IssueTokenRequest as _keybroker_v1_IssueTokenRequest, IssueTokenRequest__Output as _keybroker_v1_IssueTokenRequest__Output } from '../../keybroker/v1/IssueTokenRequest.js';
 import type { IssueTokenResponse as _keybroker_v1_IssueTokenResponse, IssueTokenResponse__Output as _keybroker_v1_IssueTokenResponse__Output } from '../../keybroker/v1/IssueTokenResponse.js';
+import type { RevocationEvent as _keybroker_v1_RevocationEvent, RevocationEvent__Output as _keybroker_v1_RevocationEvent__Output } from '../../keybroker/v1/RevocationEvent.js';
+import type { WatchRevocationsRequest as _keybroker_v1_WatchRevocationsRequest, WatchRevocationsRequest__Output as _keybroker_v1_WatchRevocationsRequest__Output } from '../../keybroker/v1/WatchRevocationsRequest.js';
 import type { WhoAmIRequest as _keybroker_v1_WhoAmIRequest, WhoAmIRequest__Output as _keybroker_v1_WhoAmIRequest__Output } from '../../keybroker/v1/WhoAmIRequest.js';
 import type { WhoAmIResponse as _keybroker_v1_WhoAmIResponse, WhoAmIResponse__Output as _keybroker_v1_WhoAmIResponse__Output } from '../../keybroker/v1/WhoAmIResponse.js';
 
@@ -49,6 +51,11 @@ export interface BrokerClient extends grpc.Client {
   issueToken(argument: _keybroker_v1_IssueTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_IssueTokenResponse__Output>): grpc.ClientUnaryCall;
   issueToken(argument: _keybroker_v1_IssueTokenRequest, callback: grpc.requestCallback<_keybroker_v1_IssueTokenResponse__Output>): grpc.ClientUnaryCall;
   
+  WatchRevocations(argument: _keybroker_v1_WatchRevocationsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_keybroker_v1_RevocationEvent__Output>;
+  WatchRevocations(argument: _keybroker_v1_WatchRevocationsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_keybroker_v1_RevocationEvent__Output>;
+  watchRevocations(argument: _keybroker_v1_WatchRevocationsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_keybroker_v1_RevocationEvent__Output>;
+  watchRevocations(argument: _keybroker_v1_WatchRevocationsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_keybroker_v1_RevocationEvent__Output>;
+  
   WhoAmI(argument: _keybroker_v1_WhoAmIRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_WhoAmIResponse__Output>): grpc.ClientUnaryCall;
   WhoAmI(argument: _keybroker_v1_WhoAmIRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_keybroker_v1_WhoAmIResponse__Output>): grpc.ClientUnaryCall;
   WhoAmI(argument: _keybroker_v1_WhoAmIRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_WhoAmIResponse__Output>): grpc.ClientUnaryCall;
@@ -69,6 +76,8 @@ export interface BrokerHandlers extends grpc.UntypedServiceImplementation {
   
   IssueToken: grpc.handleUnaryCall<_keybroker_v1_IssueTokenRequest__Output, _keybroker_v1_IssueTokenResponse>;
   
+  WatchRevocations: grpc.handleServerStreamingCall<_keybroker_v1_WatchRevocationsRequest__Output, _keybroker_v1_RevocationEvent>;
+  
   WhoAmI: grpc.handleUnaryCall<_keybroker_v1_WhoAmIRequest__Output, _keybroker_v1_WhoAmIResponse>;
   
 }
@@ -78,5 +87,6 @@ export interface BrokerDefinition extends grpc.ServiceDefinition {
   FetchSecret: MethodDefinition<_keybroker_v1_FetchSecretRequest, _keybroker_v1_FetchSecretResponse, _keybroker_v1_FetchSecretRequest__Output, _keybroker_v1_FetchSecretResponse__Output>
   GetJwks: MethodDefinition<_keybroker_v1_GetJwksRequest, _keybroker_v1_GetJwksResponse, _keybroker_v1_GetJwksRequest__Output, _keybroker_v1_GetJwksResponse__Output>
   IssueToken: MethodDefinition<_keybroker_v1_IssueTokenRequest, _keybroker_v1_IssueTokenResponse, _keybroker_v1_IssueTokenRequest__Output, _keybroker_v1_IssueTokenResponse__Output>
+  WatchRevocations: MethodDefinition<_keybroker_v1_WatchRevocationsRequest, _keybroker_v1_RevocationEvent, _keybroker_v1_WatchRevocationsRequest__Output, _keybroker_v1_RevocationEvent__Output>
   WhoAmI: MethodDefinition<_keybroker_v1_WhoAmIRequest, _keybroker_v1_WhoAmIResponse, _keybroker_v1_WhoAmIRequest__Output, _keybroker_v1_WhoAmIResponse__Output>
 }
