@@ -4,18 +4,22 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { expect } from 'chai'
 import {
+  ChainAppender,
   type ExchangeRecord,
   GENESIS_HASH,
-  SqliteAuditStore,
+  rowHash,
   type StoredExchange,
+  toStoredExchange,
   verifyChain,
 } from '../src/audit/index.js'
-import { chainHash } from '../src/audit/record.js'
 import { ManualClock } from '../src/clock.js'
 import { BrokerError } from '../src/errors.js'
-import { openDatabase, type SqliteDatabase } from '../src/storage/database.js'
+import { type ExchangeRow, type Storage, StorageError } from '../src/storage/ports.js'
+import { openSqliteStorage, type SqliteDatabase, sqliteHandle } from '../src/storage/sqlite/index.js'
 
 const T0 = Date.UTC(2025, 0, 2, 3, 4, 5)
+const NODE = 'node-a'
+const OWNER = 'test-process'
 
 function issue(overrides: Partial<ExchangeRecord> = {}): ExchangeRecord {
   return {
@@ -37,26 +41,34 @@ async function rejection(promise: Promise<unknown>): Promise<BrokerError> {
   throw new Error('expected the promise to reject')
 }
 
+/** A migrated SQLite storage on `path` whose chain `nodeId` is leased to this test. */
+async function openLeased(path: string, busyTimeoutMs: number, nodeId = NODE): Promise<Storage> {
+  const storage = await openSqliteStorage({ driver: 'sqlite', path, busyTimeoutMs })
+  await storage.migrate('0.2.0')
+  await storage.leases.acquire(nodeId, OWNER, 60_000)
+  return storage
+}
+
 /**
- * Counts writes to audit_head, which happen exactly once per committed transaction. The triggers
- * live in the file's schema (not TEMP), so they also fire for the store's writer-thread connection.
+ * Counts updates of this chain's audit_heads row, which happen exactly once per committed batch.
+ * The triggers live in the file's schema (not TEMP), so they also fire for the writer thread's connection.
  */
 function countHeadWrites(db: SqliteDatabase): () => number {
   db.exec(`
     CREATE TABLE head_writes (n INTEGER);
-    CREATE TRIGGER head_inserted AFTER INSERT ON audit_head BEGIN INSERT INTO head_writes VALUES (1); END;
-    CREATE TRIGGER head_updated AFTER UPDATE ON audit_head BEGIN INSERT INTO head_writes VALUES (1); END;
+    CREATE TRIGGER head_updated AFTER UPDATE OF seq, hash ON audit_heads BEGIN INSERT INTO head_writes VALUES (1); END;
   `)
   const count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM head_writes')
   return () => count.get()!.n
 }
 
-describe('SqliteAuditStore', () => {
+describe('ChainAppender on the SQLite storage', () => {
   let dir: string
   let path: string
+  let storage: Storage
   let db: SqliteDatabase
   let clock: ManualClock
-  let store: SqliteAuditStore
+  let store: ChainAppender
   const others: Database.Database[] = []
 
   function otherConnection(): Database.Database {
@@ -65,18 +77,27 @@ describe('SqliteAuditStore', () => {
     return connection
   }
 
-  beforeEach(() => {
+  function appender(options: { maxBatch?: number; writeTimeoutMs?: number } = {}): ChainAppender {
+    return new ChainAppender(storage.chains, { nodeId: NODE, clock, writeTimeoutMs: 5000, ...options })
+  }
+
+  async function tail(n: number): Promise<StoredExchange[]> {
+    return (await storage.reader.listPage({}, n)).reverse().map(toStoredExchange)
+  }
+
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'keybroker-audit-'))
     path = join(dir, 'keybroker.db')
-    db = openDatabase(path, { busyTimeoutMs: 200 })
+    storage = await openLeased(path, 200)
+    db = sqliteHandle(storage)!
     clock = new ManualClock(T0)
-    store = new SqliteAuditStore(db, { clock })
+    store = appender()
   })
 
   afterEach(async () => {
-    await store.close() // stops its writer thread
-    for (const connection of others.splice(0)) connection.close()
-    if (db.open) db.close()
+    for (const connection of others.splice(0)) connection.close() // releases any lock a test left
+    await store.close()
+    await storage.close() // stops its writer thread
     rmSync(dir, { recursive: true, force: true })
   })
 
@@ -97,18 +118,22 @@ describe('SqliteAuditStore', () => {
       expires_at: T0 / 1000 + 300,
       latency_us: 812,
       detail: { provider: 'vault', version: 3, stale: false },
+      run_id: 'run-7',
+      grant_name: 'payments',
     })
 
     expect(written.seq).to.equal(1)
+    expect(written.node_id).to.equal(NODE)
     expect(written.id).to.match(/^[0-9A-HJKMNP-TV-Z]{26}$/)
     expect(written.ts).to.equal(T0)
-    const [readBack] = store.tail(1)
+    const [readBack] = await tail(1)
     expect(readBack).to.deep.equal(written)
     expect(readBack!.detail).to.deep.equal({ provider: 'vault', version: 3, stale: false })
     expect(readBack!.audience).to.equal(null)
-    expect(store.findByTokenId('jti-1').map((row) => row.id)).to.deep.equal([written.id])
-    expect(store.findByTokenId('jti-unknown')).to.deep.equal([])
-    expect(store.count()).to.equal(1)
+    expect(readBack!.run_id).to.equal('run-7')
+    expect((await storage.reader.byTokenId('jti-1')).map((row) => row.id)).to.deep.equal([written.id])
+    expect(await storage.reader.byTokenId('jti-unknown')).to.deep.equal([])
+    expect(await storage.reader.count()).to.equal(1)
   })
 
   it('links each row to the previous one, starting from genesis', async () => {
@@ -122,10 +147,12 @@ describe('SqliteAuditStore', () => {
     expect(rows[0]!.prev_hash).to.equal(GENESIS_HASH)
     expect(rows[1]!.prev_hash).to.equal(rows[0]!.hash)
     expect(rows[2]!.prev_hash).to.equal(rows[1]!.hash)
-    const raw = db.prepare('SELECT * FROM exchanges WHERE seq = 2').get() as Record<string, unknown>
-    expect(chainHash(rows[0]!.hash, raw as never)).to.equal(rows[1]!.hash)
-    expect(store.after(1, 10).map((row) => row.subject)).to.deep.equal(['b', 'c'])
-    expect(store.tail(2).map((row) => row.subject)).to.deep.equal(['b', 'c'])
+    const raw = db.prepare('SELECT * FROM exchanges WHERE node_id = ? AND seq = 2').get(NODE) as ExchangeRow
+    expect(raw.form).to.equal(2)
+    expect(rowHash(rows[0]!.hash, raw)).to.equal(rows[1]!.hash)
+    expect((await storage.reader.chainRows(NODE, 1, 10)).map((row) => row.subject)).to.deep.equal(['b', 'c'])
+    expect((await tail(2)).map((row) => row.subject)).to.deep.equal(['b', 'c'])
+    expect(await storage.reader.heads()).to.deep.equal([{ nodeId: NODE, seq: 3, hash: rows[2]!.hash }])
   })
 
   it('writes 500 appends made in one turn in one transaction, in call order', async () => {
@@ -141,12 +168,13 @@ describe('SqliteAuditStore', () => {
     expect(batches).to.deep.equal([500])
     expect(rows.map((row) => row.seq)).to.deep.equal(Array.from({ length: 500 }, (_, i) => i + 1))
     expect(rows.map((row) => row.subject)).to.deep.equal(Array.from({ length: 500 }, (_, i) => `s${i}`))
-    expect(store.count()).to.equal(500)
-    expect(verifyChain(db)).to.deep.equal({ ok: true, rowsChecked: 500 })
+    expect(await storage.reader.count()).to.equal(500)
+    expect(await verifyChain(storage.reader)).to.deep.equal({ ok: true, rowsChecked: 500, chainsChecked: 1 })
   })
 
   it('splits a turn into transactions of at most maxBatch appends', async () => {
-    store = new SqliteAuditStore(db, { clock, maxBatch: 100 })
+    await store.close()
+    store = appender({ maxBatch: 100 })
     const headWrites = countHeadWrites(db)
     const batches: number[] = []
     store.onAppend((rows) => batches.push(rows.length))
@@ -155,7 +183,7 @@ describe('SqliteAuditStore', () => {
 
     expect(batches).to.deep.equal([100, 100, 100, 100, 100])
     expect(headWrites()).to.equal(5)
-    expect(verifyChain(db).ok).to.equal(true)
+    expect((await verifyChain(storage.reader)).ok).to.equal(true)
   })
 
   it('makes the row visible to another connection once append resolves, not before', async () => {
@@ -178,16 +206,20 @@ describe('SqliteAuditStore', () => {
     const errors = await Promise.all([store.append(issue()), store.append(issue())].map(rejection))
     for (const err of errors) {
       expect(err.code).to.equal('ERR_AUDIT_UNAVAILABLE')
-      expect(err.message).to.equal('audit log unavailable: SQLITE_BUSY; no credential was issued')
-      expect((err.cause as { code?: string }).code).to.equal('SQLITE_BUSY')
+      expect(err.message).to.match(/^audit log unavailable: SQLITE_BUSY: .+; no credential was issued$/)
+      expect(err.cause).to.be.instanceOf(StorageError)
+      expect((err.cause as StorageError).code).to.equal('UNAVAILABLE')
+      expect((err.cause as StorageError).message).to.match(/^SQLITE_BUSY: /)
     }
+    expect(store.health.lastError).to.include({ code: 'UNAVAILABLE' })
 
     locker.exec('ROLLBACK')
     const next = await store.append(issue({ subject: 'after' }))
     expect(next.seq).to.equal(first.seq + 1)
     expect(next.prev_hash).to.equal(first.hash)
-    expect(store.count()).to.equal(2)
-    expect(verifyChain(db)).to.deep.equal({ ok: true, rowsChecked: 2 })
+    expect(store.health.lastError).to.equal(undefined)
+    expect(await storage.reader.count()).to.equal(2)
+    expect(await verifyChain(storage.reader)).to.deep.equal({ ok: true, rowsChecked: 2, chainsChecked: 1 })
   })
 
   it('keeps the event loop turning while a write waits on a lock (the commit runs in the writer thread)', async () => {
@@ -209,45 +241,70 @@ describe('SqliteAuditStore', () => {
     expect(order).to.deep.equal(['event loop turned', 'append settled'])
   })
 
-  it('fails appends the writer thread does not confirm within the write timeout, then recovers', async () => {
+  it('fails appends not committed within the per-append deadline, then recovers', async () => {
+    // the writer thread waits on the lock far longer than the appender's deadline, as a write stuck
+    // in the kernel would (the writer thread's stall hook is not reachable through the Storage port)
     await store.close()
-    store = new SqliteAuditStore(db, { clock, writeTimeoutMs: 300 })
+    await storage.close()
+    storage = await openLeased(path, 1000)
+    store = appender({ writeTimeoutMs: 300 })
     const first = await store.append(issue({ subject: 'before' }))
-    store.stallWriterForTest(60_000) // the writer thread hangs, as in a write stuck in the kernel
+    const locker = otherConnection()
+    locker.exec('BEGIN IMMEDIATE')
 
     const errors = await Promise.all([store.append(issue()), store.append(issue())].map(rejection))
     for (const err of errors) {
       expect(err.code).to.equal('ERR_AUDIT_UNAVAILABLE')
-      expect(err.message).to.equal(
-        'audit log unavailable: write not confirmed within 300 ms; no credential was issued',
+      // the appender's deadline and the writer thread's (the time the batch had left) coincide: either may report
+      expect(err.message).to.match(
+        /^audit log unavailable: write not (committed within audit\.write_timeout \(300 ms\)|confirmed within (2\d\d|300) ms: the audit writer thread did not answer); no credential was issued$/,
       )
     }
+    expect(store.health.lastError).to.include({ code: 'TIMEOUT' })
+    // let the abandoned writer thread give up on the lock (its busy timeout is 750 ms) before releasing it
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    locker.exec('ROLLBACK')
+    // the abandoned thread is not reused: a readiness ping starts its replacement (from source, under
+    // tsx, starting a thread takes longer than this test's 300 ms write timeout)
+    await storage.ping(10_000)
 
-    // a new writer thread takes over: the chain continues from the last committed row
+    // the new writer thread takes over: the chain continues from the last committed row
     const next = await store.append(issue({ subject: 'after' }))
     expect(next.seq).to.equal(first.seq + 1)
     expect(next.prev_hash).to.equal(first.hash)
-    expect(store.count()).to.equal(2)
-    expect(verifyChain(db)).to.deep.equal({ ok: true, rowsChecked: 2 })
+    expect(await storage.reader.count()).to.equal(2)
+    expect(await verifyChain(storage.reader)).to.deep.equal({ ok: true, rowsChecked: 2, chainsChecked: 1 })
   })
 
-  it('rejects with ERR_AUDIT_UNAVAILABLE when the database handle is closed', async () => {
-    db.close()
+  it('rejects with ERR_AUDIT_UNAVAILABLE when the storage is closed', async () => {
+    await storage.close()
     const err = await rejection(store.append(issue()))
     expect(err.code).to.equal('ERR_AUDIT_UNAVAILABLE')
     expect(err.message).to.match(/^audit log unavailable: .+; no credential was issued$/)
   })
 
+  it('writes nothing once the storage is closed, even with the chain head already known', async () => {
+    await store.append(issue())
+    await storage.close()
+
+    const err = await rejection(store.append(issue()))
+    expect(err.code).to.equal('ERR_AUDIT_UNAVAILABLE')
+    const check = otherConnection()
+    expect(check.prepare('SELECT count(*) AS n FROM exchanges').get()).to.deep.equal({ n: 1 })
+  })
+
   it('continues the chain from the database after reopening', async () => {
     const first = await store.append(issue())
-    db.close()
-    db = openDatabase(path)
-    store = new SqliteAuditStore(db, { clock })
+    await store.close()
+    await storage.leases.release(NODE, OWNER)
+    await storage.close()
+    storage = await openLeased(path, 200)
+    store = appender()
 
     const second = await store.append(issue())
     expect(second.seq).to.equal(2)
     expect(second.prev_hash).to.equal(first.hash)
-    expect(verifyChain(db).ok).to.equal(true)
+    expect((await verifyChain(storage.reader)).ok).to.equal(true)
   })
 
   it('truncates oversized fields on a character boundary and still verifies', async () => {
@@ -263,14 +320,14 @@ describe('SqliteAuditStore', () => {
     const rawDetail = db.prepare<[], { detail: string }>('SELECT detail FROM exchanges').get()!.detail
     expect(Buffer.byteLength(rawDetail)).to.be.at.most(2048)
     expect(written.detail).to.deep.equal({ _truncated: true })
-    expect(verifyChain(db).ok).to.equal(true)
+    expect((await verifyChain(storage.reader)).ok).to.equal(true)
   })
 
   it('stores strings that do not survive UTF-8 as they read back, so the hash still holds', async () => {
     const written = await store.append(issue({ subject: 'bad\uD800surrogate', reason: 'nul\u0000inside' }))
     expect(written.subject).to.equal('bad\uFFFDsurrogate')
-    expect(store.tail(1)[0]!.reason).to.equal('nul\u0000inside')
-    expect(verifyChain(db)).to.deep.equal({ ok: true, rowsChecked: 1 })
+    expect((await tail(1))[0]!.reason).to.equal('nul\u0000inside')
+    expect(await verifyChain(storage.reader)).to.deep.equal({ ok: true, rowsChecked: 1, chainsChecked: 1 })
   })
 
   it('fails only the append whose caller-supplied id is a duplicate', async () => {
@@ -284,19 +341,19 @@ describe('SqliteAuditStore', () => {
     expect((duplicate as PromiseRejectedResult).reason.code).to.equal('ERR_AUDIT_UNAVAILABLE')
     expect(fine.status).to.equal('fulfilled')
     expect((fine as PromiseFulfilledResult<StoredExchange>).value.seq).to.equal(2)
-    expect(verifyChain(db).ok).to.equal(true)
+    expect((await verifyChain(storage.reader)).ok).to.equal(true)
   })
 
   it('refuses a record with an unknown kind without writing anything', async () => {
     const err = await rejection(store.append({ kind: 'steal' as never, decision: 'allow' }))
     expect(err.code).to.equal('ERR_INTERNAL')
-    expect(store.count()).to.equal(0)
+    expect(await storage.reader.count()).to.equal(0)
   })
 
   it('close() commits pending appends, then refuses new ones', async () => {
     const pending = store.append(issue())
     await store.close()
-    expect(store.count()).to.equal(1)
+    expect(await storage.reader.count()).to.equal(1)
     expect((await pending).seq).to.equal(1)
     expect((await rejection(store.append(issue()))).code).to.equal('ERR_AUDIT_UNAVAILABLE')
   })

@@ -1,4 +1,4 @@
-import type { AuditReader, ChainHead, ChainLink } from '../storage/ports.js'
+import type { AuditReader, ChainHead, ChainLink, ExchangeRow, ListPosition } from '../storage/ports.js'
 import { GENESIS_HASH } from './canonical.js'
 import { linkProblem } from './lib/chain.js'
 
@@ -63,7 +63,7 @@ export async function verifyChain(
   const total = await reader.count()
   if (total !== rowsChecked) {
     const known = new Set(heads.map((h) => h.nodeId))
-    const [row] = (await reader.listPage({}, 1000)).filter((r) => !known.has(r.node_id))
+    const row = await firstOrphan(reader, known)
     return {
       ok: false,
       rowsChecked,
@@ -74,6 +74,18 @@ export async function verifyChain(
     }
   }
   return { ok: true, rowsChecked, chainsChecked: heads.length }
+}
+
+/** The newest row whose chain has no head, paging past any number of newer rows of live chains. */
+async function firstOrphan(reader: AuditReader, known: Set<string>): Promise<ExchangeRow | undefined> {
+  let before: ListPosition | undefined
+  for (;;) {
+    const page = await reader.listPage({}, PAGE, before)
+    const orphan = page.find((r) => !known.has(r.node_id))
+    if (orphan || page.length < PAGE) return orphan
+    const last = page[page.length - 1]!
+    before = { ts: last.ts, id: last.id }
+  }
 }
 
 function compareWithHead(

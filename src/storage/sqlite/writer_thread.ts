@@ -24,6 +24,8 @@ interface InFlight extends Queued {
   timer: NodeJS.Timeout | undefined
 }
 
+const CLOSED: WriteFailure = { code: 'closed', message: 'writer closed' }
+
 /** Extra time the first batch may wait for a freshly started thread (loading modules, opening the file). */
 const STARTUP_GRACE_MS = 10_000
 /** The worker's lock wait ends this much before the deadline, so a lock reports SQLITE_BUSY, not a timeout. */
@@ -39,7 +41,10 @@ const WORKER_URL = new URL(`./writer_worker${FROM_SOURCE ? '.ts' : '.js'}`, impo
  * The main-thread end of the SQLite writer thread: jobs run one at a time in arrival order, each
  * bounded by its own timeout. better-sqlite3 is synchronous, so a hung disk would hang the thread that
  * commits; here that is the worker, and the deadline is enforced from outside it. A batch past its
- * deadline fails and the worker is abandoned (terminated; a new one starts on the next write).
+ * deadline fails and the worker is abandoned (a new one starts on the next write). An abandoned
+ * worker is never terminated while it may be inside a SQLite call: V8 aborts the whole process
+ * when better-sqlite3 returns into a terminating isolate. Its port is closed instead; it closes
+ * its connection and exits once the call returns (a thread stuck in the kernel stays stuck either way).
  * Abandoning cannot fork the chain (each transaction reads the head from the file), but a batch
  * that was declared failed may still commit later: a refused exchange may then have a row,
  * never the other way round.
@@ -53,6 +58,7 @@ export class WriterThread {
   #inFlight: InFlight | undefined
   readonly #queue: Queued[] = []
   #nextId = 1
+  #closed = false
 
   constructor(options: WriterThreadOptions) {
     this.#options = options
@@ -64,6 +70,8 @@ export class WriterThread {
   /** Run one job (queued behind any in flight); never rejects: a failure is a result. */
   run(job: WriteJob, timeoutMs = this.#options.writeTimeoutMs): Promise<WriteResult> {
     return new Promise<WriteResult>((settle) => {
+      // a closed storage must not start a new thread and write the file behind its owner's back
+      if (this.#closed) return settle({ ok: false, error: CLOSED })
       this.#queue.push({ job, timeoutMs, settle })
       this.#next()
     })
@@ -89,11 +97,13 @@ export class WriterThread {
 
   /** Stop the thread; queued jobs fail. */
   async close(): Promise<void> {
-    for (const queued of this.#queue.splice(0))
-      queued.settle({ ok: false, error: { code: 'closed', message: 'writer closed' } })
+    this.#closed = true
+    for (const queued of this.#queue.splice(0)) queued.settle({ ok: false, error: CLOSED })
     const worker = this.#worker
+    const busy = this.#inFlight !== undefined
     this.#drop()
-    await worker?.terminate()
+    // an idle worker can be terminated; a busy one exits by itself when its call returns (see above)
+    if (!busy) await worker?.terminate()
   }
 
   #start(): void {
@@ -157,9 +167,7 @@ export class WriterThread {
     }
     if (this.#inFlight !== inFlight) return
     const ms = inFlight.timeoutMs
-    const worker = this.#worker
-    this.#drop()
-    void worker?.terminate()
+    this.#drop() // abandon the worker: it exits once its SQLite call returns
     this.#fail({
       code: `write not confirmed within ${ms} ms`,
       message: 'the audit writer thread did not answer',

@@ -33,6 +33,8 @@ try {
     }
     port.postMessage({ id: request.id, result })
   })
+  // the main thread abandoned this worker (deadline passed, or closed): leave; the thread then exits
+  port.on('close', () => db.close())
   port.postMessage({ ready: true })
 } catch (err) {
   port.postMessage({ failed: writeFailure(err) })
