@@ -123,7 +123,7 @@ describe('core: mTLS caller identity refusals', () => {
     expectAuthFailureRow(row, /2 URI SANs/, cert)
 
     // the Admin service refuses it the same way, with its own auth_failure row
-    const before = (await t.broker.log.count())
+    const before = await t.broker.log.count()
     const list = unary<ListExchangesRequest, ListExchangesResponse__Output>(
       t.adminClient(cert),
       'ListExchanges',
@@ -131,7 +131,7 @@ describe('core: mTLS caller identity refusals', () => {
     const adminErr = await expectGrpcError(list({ limit: 1 }))
     expect(adminErr.code).to.equal(grpc.status.UNAUTHENTICATED)
     expect(adminErr.details).to.match(/^client certificate has 2 URI SANs/)
-    expect((await t.broker.log.count())).to.equal(before + 1)
+    expect(await t.broker.log.count()).to.equal(before + 1)
     const adminRow = (await t.broker.log.tail(1))[0]!
     expectAuthFailureRow(adminRow, /2 URI SANs/, cert)
     expect(adminRow.subject).to.equal(null)

@@ -155,7 +155,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
     exchangeId: string | undefined,
     expected: { kind: string; code: string; reason?: string | RegExp },
   ): Promise<StoredExchange> {
-    const r = (await row(exchangeId))
+    const r = await row(exchangeId)
     expect(r.kind).to.equal(expected.kind)
     expect(r.decision).to.equal('deny')
     expect(r.detail).to.include({ transport: 'oauth', code: expected.code })
@@ -174,7 +174,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(claims).to.include({ sub: BILLING, scope: 'payments:read', kb_idp: 'spiffe://example.org' })
       expect(claims.cnf).to.deep.equal({ 'x5t#S256': certificateThumbprint(billing.der) })
 
-      const [audit] = (await t.broker.log.findByTokenId(claims.jti!))
+      const [audit] = await t.broker.log.findByTokenId(claims.jti!)
       expect(audit).to.include({ kind: 'issue', decision: 'allow', subject: BILLING, auth_method: 'mtls' })
       expect(audit!.detail).to.include({ transport: 'oauth', grant: 'billing' })
     })
@@ -191,7 +191,9 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       })
       const viaOauth = await clientCredentials(billing, { audience: 'payments-api', scope: 'payments:read' })
       const a = (await t.broker.log.findByTokenId(viaGrpc.token_id))[0]!
-      const b = (await t.broker.log.findByTokenId((await verified(viaOauth.access_token, 'payments-api')).jti!))[0]!
+      const b = (
+        await t.broker.log.findByTokenId((await verified(viaOauth.access_token, 'payments-api')).jti!)
+      )[0]!
       const shape = (r: StoredExchange) => {
         const { id, ts, seq, prev_hash, hash, token_id, expires_at, latency_us, peer, detail, ...rest } = r
         const { kid, transport, ...restDetail } = detail ?? {}
@@ -250,7 +252,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       // the scope claim splits on spaces into exactly the granted scopes (RFC 9068 consumers)
       expect(String(claims.scope).split(' ')).to.deep.equal(['GET:/v1/charges*', 'search:read'])
       expect(claims.cnf, 'no client certificate, no binding').to.equal(undefined)
-      const [audit] = (await t.broker.log.findByTokenId(claims.jti!))
+      const [audit] = await t.broker.log.findByTokenId(claims.jti!)
       expect(audit).to.include({ kind: 'issue', decision: 'allow', subject: RESEARCH, auth_method: 'oidc' })
       expect(audit!.detail).to.include({ transport: 'oauth', grant: 'research-agent' })
     })
@@ -295,7 +297,10 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
         expect(err.status).to.equal(400)
         expect(err.error).to.equal('invalid_request')
         expect(err.error_description).to.match(bad.message)
-        const r = await expectRefusalRow(err.cause.exchange_id as string, { kind: 'auth_failure', code: bad.code })
+        const r = await expectRefusalRow(err.cause.exchange_id as string, {
+          kind: 'auth_failure',
+          code: bad.code,
+        })
         expect(r.detail).to.include({ call: 'issue', token_fingerprint: tokenFingerprint(subject) })
         expect(JSON.stringify(r)).to.not.include(subject)
       })
@@ -326,7 +331,10 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(err.error_description).to.match(
         /is not a token of this broker; a workload JWT is .*token-type:jwt$/,
       )
-      await expectRefusalRow(err.cause.exchange_id as string, { kind: 'delegate', code: 'ERR_INVALID_ARGUMENT' })
+      await expectRefusalRow(err.cause.exchange_id as string, {
+        kind: 'delegate',
+        code: 'ERR_INVALID_ARGUMENT',
+      })
     })
 
     it('a scope that is not granted: 400 invalid_scope, audited with the subject', async () => {
@@ -356,7 +364,10 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       )
       expect(err.error).to.equal('invalid_target')
       expect(err.error_description).to.equal(`audience 'no-such-api' is not granted to ${RESEARCH}`)
-      await expectRefusalRow(err.cause.exchange_id as string, { kind: 'issue', code: 'ERR_AUDIENCE_NOT_GRANTED' })
+      await expectRefusalRow(err.cause.exchange_id as string, {
+        kind: 'issue',
+        code: 'ERR_AUDIENCE_NOT_GRANTED',
+      })
     })
   })
 
@@ -383,7 +394,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(claims.kb_ancestors).to.deep.equal([parentClaims.jti])
       expect(claims.cnf, 'a delegated token is for an actor without the key').to.equal(undefined)
       expect(claims.exp).to.be.at.most(parentClaims.exp!)
-      const [audit] = (await t.broker.log.findByTokenId(claims.jti!))
+      const [audit] = await t.broker.log.findByTokenId(claims.jti!)
       expect(audit).to.include({ kind: 'delegate', decision: 'allow', subject: BILLING })
       expect(audit!.detail).to.include({
         transport: 'oauth',
@@ -417,7 +428,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       const claims = await verified(child.access_token, 'tools-api')
       expect(claims).to.include({ sub: RESEARCH, kb_idp: k8s.issuer, scope: 'GET:/v1/charges*' })
       expect(claims.act).to.deep.equal({ sub: HELPER })
-      const [audit] = (await t.broker.log.findByTokenId(claims.jti!))
+      const [audit] = await t.broker.log.findByTokenId(claims.jti!)
       expect(audit).to.include({
         kind: 'delegate',
         decision: 'allow',
@@ -444,7 +455,10 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       expect(err.status).to.equal(401)
       expect(err.error).to.equal('invalid_client')
       expect(err.error_description).to.match(/authenticate as the token's subject/)
-      await expectRefusalRow(err.cause.exchange_id as string, { kind: 'delegate', code: 'ERR_NO_CREDENTIALS' })
+      await expectRefusalRow(err.cause.exchange_id as string, {
+        kind: 'delegate',
+        code: 'ERR_NO_CREDENTIALS',
+      })
     })
 
     it('a caller who is not the parent subject → 400 invalid_grant, audited', async () => {
@@ -504,7 +518,10 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       )
       expect(err.status).to.equal(401)
       expect(err.error).to.equal('invalid_client')
-      await expectRefusalRow(err.cause.exchange_id as string, { kind: 'auth_failure', code: 'ERR_ISSUER_UNKNOWN' })
+      await expectRefusalRow(err.cause.exchange_id as string, {
+        kind: 'auth_failure',
+        code: 'ERR_ISSUER_UNKNOWN',
+      })
     })
   })
 
@@ -621,7 +638,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
 
   it('audit store down → 503 temporarily_unavailable, no token; served again afterwards', async () => {
     const locker = await SqliteProcess.open(t.broker.config.audit.path)
-    const before = (await t.broker.log.count())
+    const before = await t.broker.log.count()
     try {
       await locker.lock()
       const res = await post('grant_type=client_credentials&audience=payments-api', undefined, {
@@ -639,7 +656,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
       await locker.unlock()
       await locker.close()
     }
-    expect((await t.broker.log.count()), 'nothing was written while locked').to.equal(before)
+    expect(await t.broker.log.count(), 'nothing was written while locked').to.equal(before)
     const ok = await post('grant_type=client_credentials&audience=payments-api', undefined, { cert: billing })
     expect(ok.status).to.equal(200)
   })
@@ -689,7 +706,7 @@ describe('OAuth token endpoint over plain HTTP (a broker without tls)', () => {
       subject_token_type: JWT_TYPE,
       audience: 'tools-api',
     })
-    const [audit] = (await t.broker.log.tail(1))
+    const [audit] = await t.broker.log.tail(1)
     expect(audit).to.include({ kind: 'issue', decision: 'allow', subject: RESEARCH })
     expect(res.scope).to.equal('GET:/v1/charges* search:read')
   })

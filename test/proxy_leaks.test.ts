@@ -102,7 +102,11 @@ grants:
     const proxyRows = async () =>
       (await t.broker.log.findByTokenId(tokenId)).filter((r) => r.kind === 'proxy')
     const wanted = redactedRow ? ['authorized', 'completed', 'redacted'] : ['authorized', 'completed']
-    await eventually(async () => (await proxyRows()).length === wanted.length, 5_000, `rows ${wanted.join(', ')}`)
+    await eventually(
+      async () => (await proxyRows()).length === wanted.length,
+      5_000,
+      `rows ${wanted.join(', ')}`,
+    )
     const rows = await proxyRows()
     expect(rows.map((r) => r.detail?.phase)).to.deep.equal(wanted)
     for (const row of rows) expect(JSON.stringify(row)).not.to.include(KEY)

@@ -205,8 +205,9 @@ export class ChainAppender {
           for (const entry of batch) await this.#commit([entry])
           return
         }
-        this.health.lastError = { at: this.#clock.now(), code: failure.code, message: failure.message }
-        const error = unavailable(failure.message, failure)
+        const code = failure.driverCode ?? failure.code
+        this.health.lastError = { at: this.#clock.now(), code, message: failure.message }
+        const error = unavailable(code, failure)
         for (const entry of batch) this.#reject(entry, error)
         return
       }

@@ -29,8 +29,8 @@ import { BrokerMetrics } from './metrics.js'
 import { oauthRoutes } from './oauth/index.js'
 import { secretResolverFromConfig } from './providers_from_config.js'
 import { Readiness } from './readiness.js'
-import { openBrokerStorage } from './storage_wiring.js'
 import { revocationFeedService, storeFeedSource } from './revocation_feed.js'
+import { openBrokerStorage } from './storage_wiring.js'
 
 export interface StartOptions {
   clock?: Clock

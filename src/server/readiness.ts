@@ -26,6 +26,7 @@ export class Readiness {
   readonly #options: Required<ReadinessOptions>
   readonly #timer: NodeJS.Timeout
   #probeError: string | undefined
+  #probeErrorAt = 0
   #probing = false
 
   constructor(options: ReadinessOptions) {
@@ -48,8 +49,10 @@ export class Readiness {
       (health.lastOkAt === undefined || error.at > health.lastOkAt) &&
       clock.now() - error.at < RECENT_FAILURE_MS
     )
-      return `audit log not writable: ${error.code}`
-    if (this.#probeError) return `audit database not writable: ${this.#probeError}`
+      return `audit database not writable: ${error.code}`
+    // a commit that succeeded after the failed probe proves the database writable again
+    if (this.#probeError && !(health.lastOkAt !== undefined && health.lastOkAt > this.#probeErrorAt))
+      return `audit database not writable: ${this.#probeError}`
     return undefined
   }
 
@@ -69,8 +72,9 @@ export class Readiness {
         () => {
           this.#probeError = undefined
         },
-        (err: Error & { code?: string }) => {
-          this.#probeError = err.code ?? err.message
+        (err: Error & { code?: string; driverCode?: string }) => {
+          this.#probeError = err.driverCode ?? err.code ?? err.message
+          this.#probeErrorAt = this.#options.clock.now()
         },
       )
       .finally(() => {

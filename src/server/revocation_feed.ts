@@ -80,7 +80,10 @@ const MAX_PENDING_EVENTS = 100_000
 
 /** Broker.WatchRevocations: authorize (audited), replay, marker, then live events and heartbeats. */
 export function revocationFeedService(deps: RevocationFeedDeps): RevocationFeedService {
-  const open = new Map<grpc.ServerWritableStream<WatchRevocationsRequest__Output, WireRevocationEvent>, Stream>()
+  const open = new Map<
+    grpc.ServerWritableStream<WatchRevocationsRequest__Output, WireRevocationEvent>,
+    Stream
+  >()
 
   interface Stream {
     identity: Identity

@@ -278,14 +278,17 @@ export type StorageErrorCode =
 export class StorageError extends Error {
   readonly code: StorageErrorCode
   readonly outcomeUnknown: boolean
+  /** The driver's own code (SQLITE_BUSY, a SQLSTATE), for messages and readiness. */
+  readonly driverCode?: string
   constructor(
     code: StorageErrorCode,
     message: string,
-    options: { cause?: unknown; outcomeUnknown?: boolean } = {},
+    options: { cause?: unknown; outcomeUnknown?: boolean; driverCode?: string } = {},
   ) {
     super(message, { cause: options.cause })
     this.name = 'StorageError'
     this.code = code
     this.outcomeUnknown = options.outcomeUnknown ?? false
+    if (options.driverCode) this.driverCode = options.driverCode
   }
 }

@@ -58,9 +58,15 @@ const statementCache = new WeakMap<SqliteDatabase, Map<string, Statement>>()
 
 function prepared(db: SqliteDatabase, sql: string): Statement {
   let cache = statementCache.get(db)
-  if (!cache) statementCache.set(db, (cache = new Map()))
+  if (!cache) {
+    cache = new Map()
+    statementCache.set(db, cache)
+  }
   let statement = cache.get(sql)
-  if (!statement) cache.set(sql, (statement = db.prepare(sql)))
+  if (!statement) {
+    statement = db.prepare(sql)
+    cache.set(sql, statement)
+  }
   return statement
 }
 

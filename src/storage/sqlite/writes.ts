@@ -224,5 +224,5 @@ export function storageError(failure: WriteFailure): StorageError {
     mapped = 'TIMEOUT'
     outcomeUnknown = true
   } else if (code.startsWith('writer thread')) outcomeUnknown = true
-  return new StorageError(mapped, `${code}: ${failure.message}`, { outcomeUnknown })
+  return new StorageError(mapped, `${code}: ${failure.message}`, { outcomeUnknown, driverCode: code })
 }
