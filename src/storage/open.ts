@@ -8,10 +8,6 @@ import { openSqliteStorage } from './sqlite/index.js'
  */
 export async function openStorage(options: StorageOptions): Promise<Storage> {
   if (options.driver === 'sqlite') return openSqliteStorage(options)
-  // the specifier is a variable until the postgres driver lands on main
-  const driver = './postgres/index.js'
-  const { openPostgresStorage } = (await import(driver)) as {
-    openPostgresStorage: (o: typeof options) => Promise<Storage>
-  }
+  const { openPostgresStorage } = await import('./postgres/index.js')
   return openPostgresStorage(options)
 }
