@@ -82,7 +82,7 @@ describe('Admin service: bad input', () => {
     const err = await expectGrpcError(listExchanges(admin)({ kind: 'isue' }))
     expect(err.code).to.equal(grpc.status.INVALID_ARGUMENT)
     expect(err.details).to.equal(
-      'kind: "isue" is not an exchange kind (one of issue, delegate, fetch, proxy, revoke, admin, auth_failure, alert, approval, block, log_reset)',
+      'kind: "isue" is not an exchange kind (one of issue, delegate, fetch, proxy, revoke, admin, auth_failure, alert, approval, block, log_reset, revocation_watch, introspect)',
     )
   })
 

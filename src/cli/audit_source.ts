@@ -33,12 +33,13 @@ export interface AuditSource {
     pageToken?: string,
   ): Promise<{ rows: StoredExchange[]; next?: string }>
   /**
-   * Rows after `afterSeq` (0 with a `since`: from then; 0 without: from the start), oldest first.
-   * Without `follow` it stops at the end of the log; with it, it keeps streaming new rows.
+   * Rows oldest first within each chain: from the beginning of the log (or from `since` when the
+   * filter has one), or from now. Without `follow` it stops at the end of the log; with it, it
+   * keeps streaming new rows (a remote stream reconnects from the last row seen).
    */
   stream(
     filter: RawExchangeFilter,
-    afterSeq: number,
+    start: 'beginning' | 'now',
     onRow: (row: StoredExchange) => void,
     options: { follow: boolean },
   ): Promise<void>
@@ -101,17 +102,17 @@ class LocalSource implements AuditSource {
 
   async stream(
     raw: RawExchangeFilter,
-    afterSeq: number,
+    start: 'beginning' | 'now',
     onRow: (row: StoredExchange) => void,
     options: { follow: boolean },
   ): Promise<void> {
     const filter = parse(raw)
-    let cursor: ChainCursor = {}
-    if (afterSeq > 0) {
-      const chains = Object.entries(await this.#query.cursorAt()).filter(([, seq]) => seq > 0)
-      if (chains.length > 1) throw new CliExit('--after-seq needs a log with one chain; this one has several')
-      cursor = { [chains[0]?.[0] ?? '']: afterSeq }
-    } else if (filter.sinceMs !== undefined) cursor = await this.#query.cursorAt(filter.sinceMs)
+    let cursor: ChainCursor =
+      filter.sinceMs !== undefined
+        ? await this.#query.cursorAt(filter.sinceMs)
+        : start === 'now'
+          ? await this.#query.cursorAt()
+          : {}
     for (;;) {
       const { rows, cursor: next } = await this.#query.scan(filter, cursor, SCAN_ROWS)
       for (const row of rows) onRow(row)
@@ -205,22 +206,22 @@ class RemoteSource implements AuditSource {
    */
   async stream(
     raw: RawExchangeFilter,
-    afterSeq: number,
+    start: 'beginning' | 'now',
     onRow: (row: StoredExchange) => void,
     options: { follow: boolean },
   ): Promise<void> {
     const request = { ...raw }
-    // after_seq 0 means "from now" on the wire; a bounded read wants the whole log
-    if (afterSeq === 0 && !raw.since && !options.follow) request.since = '0'
+    // no cursor on the wire means "from now"; the beginning is `since: 0`
+    if (start === 'beginning' && !raw.since) request.since = '0'
     if (!options.follow && !raw.until) request.until = new Date().toISOString()
-    let cursor = afterSeq
+    let cursor = ''
     for (;;) {
       try {
         await new Promise<void>((resolve, reject) => {
-          const call = this.#client.WatchExchanges({ ...request, after_seq: cursor })
+          const call = this.#client.WatchExchanges({ ...request, cursor })
           call.on('data', (message: Exchange__Output) => {
             const row = exchangeFromWire(message)
-            cursor = row.seq
+            if (message.cursor) cursor = message.cursor
             onRow(row)
           })
           call.on('end', resolve)
@@ -231,7 +232,7 @@ class RemoteSource implements AuditSource {
         const e = err as grpc.ServiceError
         const retriable = e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.RESOURCE_EXHAUSTED
         if (!options.follow || !retriable) throw callFailed(e)
-        process.stderr.write(`keybroker: watch interrupted (${e.details}); resuming after seq ${cursor}\n`)
+        process.stderr.write(`keybroker: watch interrupted (${e.details}); resuming from the last exchange seen\n`)
         await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS))
       }
     }

@@ -126,11 +126,18 @@ export function registerAuditCommands(program: Command): void {
           const latest = (await source.list(filter, Math.min(opts.lines, MAX_LIMIT))).rows.reverse()
           for (const row of latest) print(row)
           if (!opts.follow) return
-          const after = latest.at(-1)?.seq ?? 0
-          // "since" served the first page; the live part continues strictly after what was printed
-          await source.stream({ ...filter, since: after === 0 ? filter.since : undefined }, after, print, {
-            follow: true,
-          })
+          // the live part starts at the newest row printed (inclusive, by time) and skips what was printed
+          const printed = new Set(latest.map((r) => r.id))
+          const last = latest.at(-1)
+          const since = last ? new Date(last.ts).toISOString() : filter.since
+          await source.stream(
+            { ...filter, since },
+            since ? 'beginning' : 'now',
+            (row) => {
+              if (!printed.has(row.id)) print(row)
+            },
+            { follow: true },
+          )
         })
       },
     )
@@ -163,7 +170,7 @@ export function registerAuditCommands(program: Command): void {
       await withSource(opts, (source) =>
         source.stream(
           rawFilter(opts),
-          0,
+          'beginning',
           (row) => {
             writer.write(row)
             progress.tick(writer.count)
@@ -192,7 +199,7 @@ export function registerAuditCommands(program: Command): void {
       await withSource(opts, (source) =>
         source.stream(
           filter,
-          0,
+          'beginning',
           (row) => {
             stats.add(row)
             progress.tick(++n)
