@@ -19,7 +19,7 @@ import {
 } from './errors.js'
 import { httpsGetter } from './https_fetch.js'
 import { BrokerKeySet } from './key_set.js'
-import { BROKER_ALGORITHMS, precheck } from './precheck.js'
+import { BROKER_ALGORITHMS, issuerClaimText, precheck } from './precheck.js'
 import { RevocationFeed, type RevocationFeedOptions } from './revocation_feed.js'
 import { RevocationSet } from './revocation_set.js'
 
@@ -159,6 +159,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         onError: options.onError,
       })
     : undefined
+  const issuerClaim = issuerClaimText(options.issuer)
   const verifyOptions = {
     issuer: options.issuer,
     audience,
@@ -169,7 +170,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   async function verify(token: string, call: VerifyOptions = {}): Promise<VerifiedToken> {
-    const { kid } = precheck(token, options.issuer)
+    const { kid } = precheck(token, options.issuer, issuerClaim)
     const unavailable = feed?.problem()
     // Before the first replay nothing is known, so even onStale: 'accept' refuses.
     if (unavailable && (options.onStale !== 'accept' || !feed?.replayed)) throw unavailable
