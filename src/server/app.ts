@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js'
 import { type Logger, pino } from 'pino'
 import { AuditQuery, AuditRetention, SqliteAuditStore, verifyChain } from '../audit/index.js'
 import { type Clock, systemClock } from '../clock.js'
-import type { BrokerConfig } from '../config/index.js'
+import { type BrokerConfig, statePermissionWarnings } from '../config/index.js'
 import { Exchange, type ExchangeEvent, type ProxySecretSource } from '../exchange/index.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
 import { WorkloadTokenVerifier } from '../identity/oidc.js'
@@ -73,6 +73,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
   const tlsMaterial = readTlsMaterial(config)
   const kek = loadOrCreateKek(config.keys.kek_file)
   const db = openDatabase(config.audit.path, { busyTimeoutMs: config.audit.write_timeout * 1000 })
+  for (const warning of statePermissionWarnings(config))
+    logger.warn({ warning }, 'state files are not private')
   try {
     const audit = new SqliteAuditStore(db, { clock, writeTimeoutMs: config.audit.write_timeout * 1000 })
     // The swappable part of the config: replaced whole by reload, read per call.

@@ -35,7 +35,8 @@ export function registerConfigCommands(program: Command): void {
     .option('--scope <scope>', 'with --explain: a requested scope (repeatable)', collect, [])
     .option('--secret <name>', 'with --explain: decide a FetchSecret for this name')
     .action((file: string, opts: CheckOptions) => {
-      const { config, problems } = checkConfig(file, { files: opts.files })
+      const { config, problems, warnings } = checkConfig(file, { files: opts.files })
+      for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
       if (!config) {
         const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`
         throw new CliExit(`${file}: ${count}\n${problems.map((p) => `  ${p}`).join('\n')}`)
