@@ -24,8 +24,14 @@ export function registerConfigCommands(program: Command): void {
 
   config
     .command('check <file>')
-    .description('validate a config as `serve` would; print every problem with its key path; exit 1 on any')
-    .option('--no-files', 'skip checking that TLS, CA, KEK and credential files exist (check elsewhere)')
+    .description(
+      'validate a config as `serve` would (same schema); print every problem with its key path; exit 1 on any. ' +
+        'Also warns (exit code unchanged) when the state folder or audit database is readable by group/other',
+    )
+    .option(
+      '--no-files',
+      'skip checking that TLS, CA, KEK and credential files exist, and the state-permission warnings (check elsewhere)',
+    )
     .option('--explain', 'show which grants match an identity and what they allow')
     .option('--spiffe-id <id>', 'explain for an mTLS identity')
     .option('--subject <sub>', 'explain for a workload-token identity: its subject')
