@@ -174,5 +174,11 @@ describe('keybroker config check', () => {
       expect(res.code).to.equal(2)
       expect(res.stderr).to.include('--spiffe-id: "spiffe://example.org/a/*" is not a SPIFFE ID')
     })
+
+    it('refuses a bare trust-domain ID as an identity (it names no workload)', async () => {
+      const res = await check(file, '--explain', '--spiffe-id', 'spiffe://example.org')
+      expect(res.code).to.equal(2)
+      expect(res.stderr).to.include('--spiffe-id: "spiffe://example.org" is not a SPIFFE ID')
+    })
   })
 })

@@ -94,7 +94,7 @@ describe('secret cache (over the real Vault provider and the fake Vault)', () =>
     await cache.get(stripe, vault, policy)
     clock.advance(61_000)
     fake.forced.set(stripe.path, { status: 404, errors: [] })
-    await rejectsWith(cache.get(stripe, vault, policy), 'ERR_FAILED_PRECONDITION', ['not found'])
+    await rejectsWith(cache.get(stripe, vault, policy), 'ERR_UPSTREAM_NOT_FOUND', ['not found'])
     fake.forced.clear()
     fake.sealed = true // even now, the dropped value must not come back
     await rejectsWith(cache.get(stripe, vault, policy), 'ERR_UPSTREAM_UNAVAILABLE', ['sealed'])

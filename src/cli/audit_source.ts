@@ -232,7 +232,9 @@ class RemoteSource implements AuditSource {
         const e = err as grpc.ServiceError
         const retriable = e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.RESOURCE_EXHAUSTED
         if (!options.follow || !retriable) throw callFailed(e)
-        process.stderr.write(`keybroker: watch interrupted (${e.details}); resuming from the last exchange seen\n`)
+        process.stderr.write(
+          `keybroker: watch interrupted (${e.details}); resuming from the last exchange seen\n`,
+        )
         await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS))
       }
     }

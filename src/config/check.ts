@@ -1,5 +1,6 @@
 import { checkConfigFiles } from './files.js'
 import { ConfigError, loadConfig } from './load.js'
+import { statePermissionWarnings } from './permissions.js'
 import type { BrokerConfig } from './schema.js'
 
 export interface ConfigCheck {
@@ -7,6 +8,8 @@ export interface ConfigCheck {
   config?: BrokerConfig
   /** One line per fault, each starting with its key path. */
   problems: string[]
+  /** Not faults: state files other users could reach (checked with the files). */
+  warnings: string[]
 }
 
 /**
@@ -18,9 +21,11 @@ export function checkConfig(file: string, options: { files?: boolean } = {}): Co
   try {
     config = loadConfig(file)
   } catch (err) {
-    if (err instanceof ConfigError) return { problems: err.problems }
+    if (err instanceof ConfigError) return { problems: err.problems, warnings: [] }
     throw err
   }
-  const problems = options.files === false ? [] : checkConfigFiles(config)
-  return problems.length > 0 ? { problems } : { config, problems }
+  if (options.files === false) return { config, problems: [], warnings: [] }
+  const problems = checkConfigFiles(config)
+  const warnings = statePermissionWarnings(config)
+  return problems.length > 0 ? { problems, warnings } : { config, problems, warnings }
 }

@@ -2,6 +2,7 @@ export { type ConfigCheck, checkConfig } from './check.js'
 export { formatDuration, parseDuration } from './duration.js'
 export { checkConfigFiles } from './files.js'
 export { ConfigError, loadConfig, parseConfig } from './load.js'
+export { statePermissionWarnings } from './permissions.js'
 export type {
   AdminEntry,
   BrokerConfig,

@@ -4,7 +4,7 @@ import { type Logger, pino } from 'pino'
 import { type AuditQuery, AuditRetention, type ChainAppender, verifyChain } from '../audit/index.js'
 import { AuditQuery as AuditQueryImpl } from '../audit/query.js'
 import { type Clock, systemClock } from '../clock.js'
-import type { BrokerConfig } from '../config/index.js'
+import { type BrokerConfig, statePermissionWarnings } from '../config/index.js'
 import { Exchange, type ExchangeEvent, type ProxySecretSource } from '../exchange/index.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
 import { WorkloadTokenVerifier } from '../identity/oidc.js'
@@ -88,6 +88,9 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
   const tlsMaterial = readTlsMaterial(config)
   const kek = loadOrCreateKek(config.keys.kek_file)
   for (const warning of config.warnings ?? []) logger.warn({ config: config.sourceFile }, warning)
+  if (config.storage.driver === 'sqlite')
+    for (const warning of statePermissionWarnings(config))
+      logger.warn({ warning }, 'state files are not private')
   const opened = await openBrokerStorage(config, { clock, logger })
   const { storage, appender: audit, nodeId } = opened
   const closeOnFailure: Array<() => unknown> = []

@@ -24,8 +24,14 @@ export function registerConfigCommands(program: Command): void {
 
   config
     .command('check <file>')
-    .description('validate a config as `serve` would; print every problem with its key path; exit 1 on any')
-    .option('--no-files', 'skip checking that TLS, CA, KEK and credential files exist (check elsewhere)')
+    .description(
+      'validate a config as `serve` would (same schema); print every problem with its key path; exit 1 on any. ' +
+        'Also warns (exit code unchanged) when the state folder or audit database is readable by group/other',
+    )
+    .option(
+      '--no-files',
+      'skip checking that TLS, CA, KEK and credential files exist, and the state-permission warnings (check elsewhere)',
+    )
     .option('--explain', 'show which grants match an identity and what they allow')
     .option('--spiffe-id <id>', 'explain for an mTLS identity')
     .option('--subject <sub>', 'explain for a workload-token identity: its subject')
@@ -35,7 +41,8 @@ export function registerConfigCommands(program: Command): void {
     .option('--scope <scope>', 'with --explain: a requested scope (repeatable)', collect, [])
     .option('--secret <name>', 'with --explain: decide a FetchSecret for this name')
     .action((file: string, opts: CheckOptions) => {
-      const { config, problems } = checkConfig(file, { files: opts.files })
+      const { config, problems, warnings } = checkConfig(file, { files: opts.files })
+      for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
       if (!config) {
         const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`
         throw new CliExit(`${file}: ${count}\n${problems.map((p) => `  ${p}`).join('\n')}`)

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 
@@ -15,7 +15,12 @@ export interface OpenDatabaseOptions {
  * with synchronous=FULL, so a committed transaction survives power loss before we reply.
  */
 export function openDatabase(path: string, options: OpenDatabaseOptions = {}): SqliteDatabase {
-  if (!options.readonly && path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  if (!options.readonly && path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+    // Create the file 0600 before SQLite does (it would use 0644); SQLite gives the -wal and -shm
+    // files it creates the database file's mode, so they are 0600 too. An existing file keeps its mode.
+    closeSync(openSync(path, 'a', 0o600))
+  }
   const db = new Database(path, {
     readonly: options.readonly ?? false,
     fileMustExist: options.readonly ?? false,
