@@ -7,7 +7,7 @@
  *
  * Environment: BENCH_SECONDS (measured seconds per row, default 5), BENCH_WARMUP_SECONDS (1.5),
  * BENCH_RSS_ISSUANCES (300000), BENCH_LIST_ROWS (2000000), BENCH_ONLY (comma-separated row groups:
- * signing,transport,issue,fetch,peer,oauth,growth,list,rss,audit), BENCH_PROFILE=1 (broker --cpu-prof into
+ * signing,transport,issue,fetch,peer,oauth,growth,list,rss,audit,leakscan), BENCH_PROFILE=1 (broker --cpu-prof into
  * test/bench/results/profiles).
  */
 import { type ChildProcess, fork } from 'node:child_process'
@@ -17,6 +17,7 @@ import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { ChainAppender } from '../../src/audit/index.js'
+import { LeakScanner } from '../../src/proxy/leak_scanner.js'
 import { BINARY_VERSION } from '../../src/storage/migrations.js'
 import { openStorage } from '../../src/storage/open.js'
 import { openDatabase, openSqliteStorage } from '../../src/storage/sqlite/index.js'
@@ -647,6 +648,46 @@ if (wanted('audit')) {
     await store.close()
     await storage.close()
   }
+}
+
+// ---------- 10. proxy key-leak scan over a 100 MiB JSON response ----------
+
+if (wanted('leakscan')) {
+  log('proxy: key-leak scan of a 100 MiB JSON response (64 KiB chunks, as undici delivers them)')
+  const key = 'sk_live_4eC39HqLyjWDarjtT1zdp7dc'
+  const scanner = new LeakScanner([Buffer.from(key), Buffer.from(`Bearer ${key}`)])
+  const record = JSON.stringify({
+    id: 'ch_3MmlLrLkdIwHu7ix0snN0B15',
+    object: 'charge',
+    amount: 1099,
+    currency: 'usd',
+    description: 'Example charge',
+    metadata: { order_id: '6735', token: 'tok_visa_4242' },
+  })
+  const chunk = Buffer.from(`[${Array(400).fill(record).join(',')}]`.slice(0, 64 * 1024))
+  const total = 100 * 1024 * 1024
+  const scan100MiB = () =>
+    new Promise<void>((resolve, reject) => {
+      const stream = scanner.stream()
+      stream.on('data', () => {})
+      stream.on('end', resolve).on('error', reject)
+      let sent = 0
+      const write = () => {
+        while (sent < total) {
+          sent += chunk.length
+          if (!stream.write(chunk)) return void stream.once('drain', write)
+        }
+        stream.end()
+      }
+      write()
+    })
+  await inProcess(
+    'leakscan',
+    'proxy: key-leak scan, 100 MiB JSON',
+    scan100MiB,
+    SECONDS * 1000,
+    (n, s) => `${fmt((n * 100) / s, 0)} MiB/s`,
+  )
 }
 
 // ---------- report ----------
