@@ -43,11 +43,14 @@ describe('storage postgres: error mapping', () => {
     })
     expect(timeout.code).to.equal('TIMEOUT')
     expect(timeout.message).to.contain('statement_timeout (1500 ms)').and.to.contain('list audit rows')
-    const shutdown = toStorageError(serverError('57P01', 'terminating connection due to administrator command'), {
-      target,
-      what: 'ping',
-      phase: 'query',
-    })
+    const shutdown = toStorageError(
+      serverError('57P01', 'terminating connection due to administrator command'),
+      {
+        target,
+        what: 'ping',
+        phase: 'query',
+      },
+    )
     expect(shutdown.code).to.equal('UNAVAILABLE')
   })
 
@@ -74,7 +77,11 @@ describe('storage postgres: error mapping', () => {
 
   it('never lets the password through, even when an underlying message carries it', () => {
     for (const text of [SECRET, encodeURIComponent(SECRET)]) {
-      const err = toStorageError(new Error(`weird failure near ${text}`), { target, what: 'open', phase: 'connect' })
+      const err = toStorageError(new Error(`weird failure near ${text}`), {
+        target,
+        what: 'open',
+        phase: 'connect',
+      })
       expect(err.message).not.to.contain(text)
       expect(err.message).to.contain('***')
     }
