@@ -110,15 +110,21 @@ CREATE TABLE IF NOT EXISTS signing_keys (
 );
 `
 
-/* PostgreSQL never ran 0.1, so its v2 creates the final shape directly. */
+/*
+ * PostgreSQL never ran 0.1, so its v2 creates the final shape directly. Indexed and compared text
+ * columns are COLLATE "C" whatever the database's locale: byte order like SQLite's BINARY (the
+ * (ts, id) page order is the same on both drivers), memcmp instead of strcoll on every index
+ * insert, and a `subject LIKE 'prefix%'` that can use the subject index.
+ */
 const POSTGRES_V2 = `
 CREATE TABLE exchanges (
-  node_id TEXT NOT NULL, seq BIGINT NOT NULL, form SMALLINT NOT NULL,
-  id TEXT NOT NULL UNIQUE, ts BIGINT NOT NULL, kind TEXT NOT NULL,
-  subject TEXT, auth_method TEXT, issuer TEXT, peer TEXT, cert_thumbprint TEXT, audience TEXT,
-  scopes TEXT, ttl BIGINT, secret_name TEXT, route TEXT, decision TEXT NOT NULL, reason TEXT,
-  token_id TEXT, expires_at BIGINT, latency_us BIGINT, detail TEXT,
-  run_id TEXT, tool_call_id TEXT, approval_id TEXT, trace_id TEXT, grant_name TEXT,
+  node_id TEXT COLLATE "C" NOT NULL, seq BIGINT NOT NULL, form SMALLINT NOT NULL,
+  id TEXT COLLATE "C" NOT NULL UNIQUE, ts BIGINT NOT NULL, kind TEXT COLLATE "C" NOT NULL,
+  subject TEXT COLLATE "C", auth_method TEXT, issuer TEXT, peer TEXT COLLATE "C", cert_thumbprint TEXT,
+  audience TEXT COLLATE "C", scopes TEXT, ttl BIGINT, secret_name TEXT COLLATE "C", route TEXT COLLATE "C",
+  decision TEXT COLLATE "C" NOT NULL, reason TEXT,
+  token_id TEXT COLLATE "C", expires_at BIGINT, latency_us BIGINT, detail TEXT,
+  run_id TEXT COLLATE "C", tool_call_id TEXT, approval_id TEXT, trace_id TEXT, grant_name TEXT,
   prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
   PRIMARY KEY (node_id, seq)
 );
@@ -129,14 +135,14 @@ CREATE INDEX exchanges_token_id ON exchanges (token_id);
 CREATE INDEX exchanges_run_id ON exchanges (run_id) WHERE run_id IS NOT NULL;
 CREATE INDEX exchanges_peer_ts ON exchanges (peer, ts);
 CREATE TABLE audit_heads (
-  node_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL,
+  node_id TEXT COLLATE "C" PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL,
   lease_owner TEXT, lease_until BIGINT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL
 );
-CREATE TABLE audit_retention (node_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, pruned_at BIGINT NOT NULL);
+CREATE TABLE audit_retention (node_id TEXT COLLATE "C" PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, pruned_at BIGINT NOT NULL);
 CREATE TABLE log_meta (id INTEGER PRIMARY KEY CHECK (id = 1), log_id TEXT NOT NULL, issuer TEXT NOT NULL, created_at BIGINT NOT NULL);
 ALTER TABLE signing_keys ADD COLUMN retired_at BIGINT;
 CREATE TABLE revocations (
-  seq BIGSERIAL PRIMARY KEY, jti TEXT NOT NULL UNIQUE, subject TEXT, issuer TEXT, kid TEXT,
+  seq BIGSERIAL PRIMARY KEY, jti TEXT COLLATE "C" NOT NULL UNIQUE, subject TEXT, issuer TEXT, kid TEXT,
   reason TEXT, not_after BIGINT NOT NULL, revoked_at BIGINT NOT NULL
 );
 CREATE INDEX revocations_not_after ON revocations (not_after);

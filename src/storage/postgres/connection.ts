@@ -113,8 +113,13 @@ export function resolveTarget(options: PostgresStorageOptions): PgTarget {
     ssl,
     statement_timeout: options.statementTimeoutMs,
     application_name: 'keybroker',
+    // A transaction left open by a stalled process would hold its locks (the revocation feed
+    // lock) against every replica: the server ends such a session after a minute.
+    idle_in_transaction_session_timeout: 60_000,
     connectionTimeoutMillis: connectTimeoutMs,
+    // Probe idle connections after 10 s so a peer that vanished without a RST is noticed.
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     types: PG_TYPES,
   }
   return {

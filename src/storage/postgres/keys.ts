@@ -81,35 +81,19 @@ export class PgKeyRows implements KeyRows {
   /**
    * A session advisory lock on a connection of its own: `fn` uses the pool meanwhile, so holding
    * a pooled connection here could starve it (pool_size 1 would deadlock). Waiting for another
-   * replica's rotation is bounded by statement_timeout; a lost connection frees the lock.
+   * replica's rotation is bounded by statement_timeout. Ending that connection frees the lock,
+   * also when this process dies half-way.
    */
   async withRotationLock<T>(fn: () => Promise<T>): Promise<T> {
-    const what = 'take the key-rotation lock'
+    const what = 'take the key-rotation lock (another replica may be rotating)'
     const client = await this.#session.dedicated(what)
-    const deadline = () => Date.now() + this.#session.defaultTimeoutMs
     try {
-      try {
-        await bounded(
-          client,
-          `SELECT pg_advisory_lock(${lockArgs(LOCKS.keyRotation)})`,
-          undefined,
-          undefined,
-          deadline(),
-        )
-      } catch (err) {
+      const deadline = Date.now() + this.#session.defaultTimeoutMs
+      const lock = `SELECT pg_advisory_lock(${lockArgs(LOCKS.keyRotation)})`
+      await bounded(client, lock, undefined, undefined, deadline).catch((err) => {
         throw toStorageError(err, { target: this.#session.target, what, phase: 'query' })
-      }
-      try {
-        return await fn()
-      } finally {
-        await bounded(
-          client,
-          `SELECT pg_advisory_unlock(${lockArgs(LOCKS.keyRotation)})`,
-          undefined,
-          undefined,
-          deadline(),
-        ).catch(() => {})
-      }
+      })
+      return await fn()
     } finally {
       await client.end().catch(() => {})
     }
