@@ -14,6 +14,7 @@ import { isLoopbackAddress, refusePlainHttp } from '../src/server/oauth/token_en
 import { BILLING, serverConfigYaml, TestBroker, unary } from './fixtures/broker.js'
 import { OidcIssuerFixture } from './fixtures/oidc_issuer.js'
 import type { CertFiles } from './fixtures/pki.js'
+import { sqliteOnly } from './fixtures/postgres.js'
 import { SqliteProcess } from './fixtures/sqlite_process.js'
 
 const ISSUER = 'https://keybroker.test'
@@ -636,7 +637,8 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
     })
   })
 
-  it('audit store down → 503 temporarily_unavailable, no token; served again afterwards', async () => {
+  it('audit store down → 503 temporarily_unavailable, no token; served again afterwards', async function () {
+    sqliteOnly(this) // the store is made unwritable by locking the SQLite file
     const locker = await SqliteProcess.open(t.broker.config.audit.path)
     const before = await t.broker.log.count()
     try {

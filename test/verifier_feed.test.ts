@@ -3,6 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import { expect } from 'chai'
+import { sqliteOnly } from './fixtures/postgres.js'
 import type { Verifier } from 'keybroker/verifier'
 import type { IssueTokenRequest } from '../src/generated/keybroker/v1/IssueTokenRequest.js'
 import type { IssueTokenResponse__Output } from '../src/generated/keybroker/v1/IssueTokenResponse.js'
@@ -222,7 +223,8 @@ describe('revocation feed: Broker.WatchRevocations and the verifier that follows
     }
   })
 
-  it('carries a revocation written straight into the file by `keybroker revoke --db` once the broker reads it', async () => {
+  it('carries a revocation written straight into the file by `keybroker revoke --db` once the broker reads it', async function () {
+    sqliteOnly(this)
     const v = follow()
     await v.ready()
     const { token, token_id } = await issue()
