@@ -1,11 +1,10 @@
-import { createSecureContext } from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import { type Logger, pino } from 'pino'
 import { type AuditQuery, AuditRetention, type ChainAppender, verifyChain } from '../audit/index.js'
 import { AuditQuery as AuditQueryImpl } from '../audit/query.js'
 import { type Clock, systemClock } from '../clock.js'
 import { type BrokerConfig, statePermissionWarnings } from '../config/index.js'
-import { Exchange, type ExchangeEvent, type ProxySecretSource } from '../exchange/index.js'
+import { Exchange, type ProxySecretSource } from '../exchange/index.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
 import { WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
@@ -14,7 +13,7 @@ import { RevocationList } from '../issuer/revocations.js'
 import { SigningKeys } from '../issuer/signing_keys.js'
 import { Policy } from '../policy/policy.js'
 import { loadBrokerProto } from '../proto/load.js'
-import { PROXY_PREFIX, proxyHandler, UpstreamPool } from '../proxy/index.js'
+import { UpstreamPool } from '../proxy/index.js'
 import type { Storage } from '../storage/ports.js'
 import { adminService } from './admin_service.js'
 import { type AuditLogView, auditLogView } from './audit_view.js'
@@ -22,15 +21,18 @@ import { brokerHandlers } from './broker_service.js'
 import { ConfigReloader, type ReloadResult } from './config_reload.js'
 import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './config_wiring.js'
 import { connectionLimitsFromConfig, grpcServerLimits, refusalReporter } from './connection_limits.js'
-import { type GrpcListener, listenGrpcTls, type TlsMaterial } from './grpc_listener.js'
-import { type HttpListener, listenHttp, sendJson } from './http_listener.js'
-import { INTROSPECTION_PATH, introspectionRoute } from './introspect_route.js'
+import { exchangeObserver } from './exchange_observer.js'
+import { bindGrpc } from './grpc_bind.js'
+import type { GrpcListener } from './grpc_listener.js'
+import { type HttpListener, listenHttp } from './http_listener.js'
+import { brokerHttpRoutes } from './http_routes.js'
+import { startMaintenance } from './maintenance.js'
 import { BrokerMetrics } from './metrics.js'
-import { oauthRoutes } from './oauth/index.js'
 import { secretResolverFromConfig } from './providers_from_config.js'
 import { Readiness } from './readiness.js'
 import { revocationFeedService, storeFeedSource } from './revocation_feed.js'
 import { openBrokerStorage } from './storage_wiring.js'
+import { TlsReloader } from './tls_reload.js'
 
 export interface StartOptions {
   clock?: Clock
@@ -75,11 +77,6 @@ export interface RunningBroker {
 
 /** Largest request message accepted; far above any legitimate request, far below memory trouble. */
 const MAX_REQUEST_BYTES = 1024 * 1024
-const KEY_RELOAD_MS = 10_000
-const REVOCATION_POLL_MS = 1000
-const KEY_MAINTENANCE_MS = 60_000
-const TLS_POLL_MS = 30_000
-const RETENTION_INTERVAL_MS = 10 * 60_000
 
 /** Composition root: the only place concrete classes are built and wired. */
 export async function startBroker(config: BrokerConfig, options: StartOptions = {}): Promise<RunningBroker> {
@@ -126,24 +123,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       revokedLive: () => revocations.liveCount(),
     })
 
-    // One structured line per exchange; exchange_id is the request id that ties a log line to
-    // its audit row and to the id the caller got. Only non-secret fields are copied in. Allowed
-    // exchanges log at debug: the audit row is their record, and a line per issued token costs a
-    // write(2) on the hot path; refusals stay at info and failures at warn.
-    const observe = (event: ExchangeEvent) => {
-      metrics.observe(event)
-      const level = event.decision === 'error' ? 'warn' : event.decision === 'deny' ? 'info' : 'debug'
-      if (!logger.isLevelEnabled(level)) return
-      const line = {
-        exchange_id: event.exchangeId,
-        kind: event.kind,
-        decision: event.decision,
-        subject: event.subject,
-        latency_us: event.latencyUs,
-        code: event.code,
-      }
-      logger[level](line, event.decision === 'error' ? 'exchange failed' : 'exchange')
-    }
+    const observe = exchangeObserver(metrics, logger)
     const secrets = secretResolverFromConfig(config, {
       clock,
       logger,
@@ -167,7 +147,12 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       routes: () => config.routes,
       proxySecrets: options.proxySecrets ?? secrets,
     })
+    closeOnFailure.push(
+      () => secrets.close(),
+      () => workloadTokens?.close(),
+    )
     const upstreams = new UpstreamPool()
+    closeOnFailure.push(() => upstreams.close())
     // Build every route's pool now: an unreadable routes.*.ca_file fails startup, not a request.
     for (const [name, route] of Object.entries(config.routes)) upstreams.dispatcher(name, route)
     const onUnexpected = (err: unknown) => logger.error({ err }, 'unexpected error in handler')
@@ -217,87 +202,30 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       grpcListener?.destroy()
       server.forceShutdown()
     })
-    const grpcAddress = splitHostPort(config.listen.grpc)
-    let grpcPort: number
-    if (tlsMaterial) {
-      grpcListener = await listenGrpcTls(
-        server,
-        grpcAddress.host,
-        grpcAddress.port,
-        tlsMaterial,
-        (failure) => {
-          // A handshake that never became a call: still an exchange attempt worth an audit row.
-          audit
-            .append({
-              kind: 'auth_failure',
-              decision: 'deny',
-              peer: failure.peer,
-              reason: `TLS handshake failed: ${failure.reason}`,
-            })
-            .catch((err) => logger.error({ err }, 'could not audit a TLS handshake failure'))
-        },
-        guard('grpc'),
-      )
-      grpcPort = grpcListener.port
-    } else {
-      logger.warn(
-        'tls is not configured: gRPC listens in plaintext (local development only; bearer tokens refused)',
-      )
-      grpcPort = await new Promise<number>((resolve, reject) =>
-        server.bindAsync(config.listen.grpc, grpc.ServerCredentials.createInsecure(), (err, port) =>
-          err ? reject(err) : resolve(port),
-        ),
-      )
-    }
+    const bound = await bindGrpc(server, config.listen.grpc, tlsMaterial, {
+      audit,
+      logger,
+      guard: guard('grpc'),
+    })
+    grpcListener = bound.listener
+    const grpcPort = bound.port
 
-    const ready = () => readiness.problem()
     const httpAddress = splitHostPort(config.listen.http)
     const httpListener: HttpListener = await listenHttp(
       httpAddress.host,
       httpAddress.port,
       tlsMaterial,
-      {
-        exact: {
-          '/.well-known/jwks.json': (_req, res) => {
-            const body = keys.jwksText()
-            res.writeHead(200, {
-              'content-type': 'application/jwk-set+json',
-              'content-length': Buffer.byteLength(body),
-              // Short cache: a key published ahead must reach verifiers before it signs.
-              'cache-control': `public, max-age=${Math.min(300, Math.max(0, config.keys.publish_ahead / 2))}`,
-            })
-            res.end(body)
-          },
-          // POST /oauth2/token and the RFC 8414 / OIDC discovery documents
-          ...oauthRoutes({ exchange, clock, onUnexpected, config }),
-          '/metrics': async (_req, res) => {
-            const { contentType, body } = await metrics.exposition()
-            res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) })
-            res.end(body)
-          },
-          [INTROSPECTION_PATH]: introspectionRoute(exchange),
-          '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
-          '/readyz': (_req, res) => {
-            const problem = ready()
-            sendJson(
-              res,
-              problem ? 503 : 200,
-              problem ? { status: 'unavailable', reason: problem } : { status: 'ready' },
-            )
-          },
-        },
-        prefix: [
-          [
-            PROXY_PREFIX,
-            proxyHandler({
-              exchange: exchange.proxy,
-              upstreams,
-              logger,
-              onLeakRedacted: (route, count) => metrics.proxyLeaksRedacted.inc({ route }, count),
-            }),
-          ],
-        ],
-      },
+      brokerHttpRoutes({
+        config,
+        clock,
+        keys,
+        exchange,
+        metrics,
+        readiness,
+        upstreams,
+        logger,
+        onUnexpected,
+      }),
       onUnexpected,
       guard('http'),
     )
@@ -313,57 +241,17 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         throw err
       }
     }
-    // Revocations written by the CLI or another replica apply within a second; a retired key
-    // (an event with kid) is dropped from the key set at once.
-    const revocationFeed = revocations.subscribe(revocations.cursor, (event) => {
-      if (event.kid) keys.reload().catch((err) => logger.error({ err }, 'signing key reload failed'))
+    const tls = new TlsReloader(tlsMaterial, () => live.config, logger)
+    tls.attach(grpcListener)
+    tls.attach(httpListener)
+    const reloadTls = (trigger: string) => tls.reload(trigger)
+    const maintenance = startMaintenance({
+      keys,
+      revocations,
+      runRetention,
+      reloadTls: tls.enabled ? () => reloadTls('tls file change') : undefined,
+      logger,
     })
-    const timers = [
-      setInterval(
-        () => revocations.refresh().catch((err) => logger.error({ err }, 'revocation list refresh failed')),
-        REVOCATION_POLL_MS,
-      ),
-      setInterval(() => {
-        keys.reload().catch((err) => logger.error({ err }, 'signing key reload failed'))
-        // the CLI and other replicas revoke too; pick their rows up
-        revocations.refresh().catch((err) => logger.error({ err }, 'revocation list refresh failed'))
-      }, KEY_RELOAD_MS),
-      setInterval(
-        () => keys.maintain().catch((err) => logger.error({ err }, 'signing key rotation failed')),
-        KEY_MAINTENANCE_MS,
-      ),
-      // failures are logged inside; the next tick retries
-      setInterval(() => runRetention().catch(() => {}), RETENTION_INTERVAL_MS),
-    ]
-    // Certificate rotation without restart (cert-manager, SPIRE, Vault PKI rewrite the same paths):
-    // poll the TLS files; new material is validated as a whole before either listener switches.
-    let currentTls = tlsMaterial
-    const reloadTls = (trigger: string): { ok: boolean; changed: boolean; problem?: string } => {
-      if (!currentTls) return { ok: true, changed: false }
-      let next: TlsMaterial | undefined
-      try {
-        next = readTlsMaterial(live.config)
-        if (!next) return { ok: true, changed: false }
-        createSecureContext({ cert: next.cert, key: next.key, ca: next.clientCa })
-      } catch (err) {
-        const problem = (err as Error).message
-        logger.error({ trigger, problem }, 'tls reload refused: the current certificate keeps serving')
-        return { ok: false, changed: false, problem }
-      }
-      if (
-        next.cert.equals(currentTls.cert) &&
-        next.key.equals(currentTls.key) &&
-        next.clientCa.equals(currentTls.clientCa)
-      )
-        return { ok: true, changed: false }
-      grpcListener?.updateTls(next)
-      httpListener.updateTls(next)
-      currentTls = next
-      logger.info({ trigger }, 'tls material reloaded')
-      return { ok: true, changed: true }
-    }
-    if (tlsMaterial) timers.push(setInterval(() => reloadTls('tls file change'), TLS_POLL_MS))
-    for (const t of timers) t.unref()
 
     const reloader = new ConfigReloader(config.sourceFile, {
       logger,
@@ -396,8 +284,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     let closing: Promise<void> | undefined
     const close = () => {
       closing ??= (async () => {
-        for (const t of timers) clearInterval(t)
-        revocationFeed.close()
+        maintenance.stop()
         reloader.stop()
         grpcListener?.stopAccepting()
         admin.closeWatches()
@@ -445,7 +332,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     }
     return running
   } catch (err) {
-    for (const undo of closeOnFailure) undo()
+    // a failure half-way through start closes whatever already listens or runs
+    for (const undo of closeOnFailure.reverse()) await Promise.resolve(undo()).catch(() => {})
     await opened.close().catch(() => {})
     throw err
   }
