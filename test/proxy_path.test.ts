@@ -123,4 +123,19 @@ describe('proxy header hygiene', () => {
       redacted: 2,
     })
   })
+
+  it('masks a key split over two response headers (their values concatenated in order)', () => {
+    const key = 'sk_live_split_over_two_headers'
+    const out = callerResponseHeaders(
+      { 'x-a': `v=${key.slice(0, 10)}`, 'set-cookie': [`${key.slice(10)}; Path=/`, 'b=2'] },
+      new LeakScanner([Buffer.from(key)]),
+    )
+    expect(out).to.deep.equal({
+      headers: {
+        'x-a': `v=${'*'.repeat(10)}`,
+        'set-cookie': [`${'*'.repeat(key.length - 10)}; Path=/`, 'b=2'],
+      },
+      redacted: 1,
+    })
+  })
 })
