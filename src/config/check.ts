@@ -24,8 +24,11 @@ export function checkConfig(file: string, options: { files?: boolean } = {}): Co
     if (err instanceof ConfigError) return { problems: err.problems, warnings: [] }
     throw err
   }
-  if (options.files === false) return { config, problems: [], warnings: [] }
+  if (options.files === false) return { config, problems: [], warnings: [...config.warnings] }
   const problems = checkConfigFiles(config)
-  const warnings = statePermissionWarnings(config)
+  const warnings = [
+    ...config.warnings,
+    ...(config.storage.driver === 'sqlite' ? statePermissionWarnings(config) : []),
+  ]
   return problems.length > 0 ? { problems, warnings } : { config, problems, warnings }
 }
