@@ -4,6 +4,9 @@ export { checkConfigFiles } from './files.js'
 export { ConfigError, loadConfig, parseConfig } from './load.js'
 export type {
   AdminEntry,
+  AdminRole,
+  ApprovalConfig,
+  ApproverEntry,
   BrokerConfig,
   GrantConfig,
   GrantTokenConfig,

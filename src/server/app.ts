@@ -6,6 +6,7 @@ import { AuditQuery as AuditQueryImpl } from '../audit/query.js'
 import { type Clock, systemClock } from '../clock.js'
 import type { BrokerConfig } from '../config/index.js'
 import { Exchange, type ExchangeEvent, type ProxySecretSource } from '../exchange/index.js'
+import type { BrokerHandlers } from '../generated/keybroker/v1/Broker.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
 import { WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
@@ -17,6 +18,7 @@ import { loadBrokerProto } from '../proto/load.js'
 import { PROXY_PREFIX, proxyHandler, UpstreamPool } from '../proxy/index.js'
 import type { Storage } from '../storage/ports.js'
 import { adminService } from './admin_service.js'
+import { approvalHandlers, unimplementedAdmin } from './approval_service.js'
 import { type AuditLogView, auditLogView } from './audit_view.js'
 import { brokerHandlers } from './broker_service.js'
 import { ConfigReloader, type ReloadResult } from './config_reload.js'
@@ -80,6 +82,9 @@ const REVOCATION_POLL_MS = 1000
 const KEY_MAINTENANCE_MS = 60_000
 const TLS_POLL_MS = 30_000
 const RETENTION_INTERVAL_MS = 10 * 60_000
+const APPROVAL_EXPIRY_MS = 1000
+/** Pending approvals one requester may hold; further requests are refused (ERR_TOO_MANY_APPROVALS). */
+const MAX_PENDING_APPROVALS = 100
 
 /** Composition root: the only place concrete classes are built and wired. */
 export async function startBroker(config: BrokerConfig, options: StartOptions = {}): Promise<RunningBroker> {
@@ -163,6 +168,11 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       observe,
       routes: () => config.routes,
       proxySecrets: options.proxySecrets ?? secrets,
+      approvals: {
+        store: storage.approvals,
+        secretApproval: (name) => live.config.secrets[name]?.approval,
+        maxPendingPerSubject: MAX_PENDING_APPROVALS,
+      },
     })
     const upstreams = new UpstreamPool()
     // Build every route's pool now: an unreadable routes.*.ca_file fails startup, not a request.
@@ -190,13 +200,22 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     server.addService(proto.keybroker.v1.Broker.service, {
       ...brokerHandlers({ exchange, listener: () => grpcListener, onUnexpected }),
       WatchRevocations: feed.handler,
+      WaitForApproval: (call: Parameters<BrokerHandlers['WaitForApproval']>[0]) =>
+        approvals.broker.WaitForApproval(call),
+    })
+    const adminExchange = exchange.admin({
+      admins: () => live.config.admins,
+      query,
+      verifyLog: () => verifyChain(storage.reader),
+    })
+    const approvalFlow = exchange.approvals(adminExchange)
+    const approvals = approvalHandlers({
+      flow: () => approvalFlow,
+      listener: () => grpcListener,
+      onUnexpected,
     })
     const admin = adminService({
-      admin: exchange.admin({
-        admins: () => live.config.admins,
-        query,
-        verifyLog: () => verifyChain(storage.reader),
-      }),
+      admin: adminExchange,
       query,
       log: audit,
       clock,
@@ -208,7 +227,11 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         logger.warn(info, 'dropped a watcher that stopped reading')
       },
     })
-    server.addService(proto.keybroker.v1.Admin.service, admin.handlers)
+    server.addService(proto.keybroker.v1.Admin.service, {
+      ...admin.handlers,
+      ...approvals.admin,
+      ...unimplementedAdmin(onUnexpected),
+    })
 
     closeOnFailure.push(() => {
       grpcListener?.destroy()
@@ -331,6 +354,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       ),
       // failures are logged inside; the next tick retries
       setInterval(() => runRetention().catch(() => {}), RETENTION_INTERVAL_MS),
+      setInterval(
+        () => approvalFlow.expire().catch((err) => logger.error({ err }, 'approval expiry failed')),
+        APPROVAL_EXPIRY_MS,
+      ),
     ]
     // Certificate rotation without restart (cert-manager, SPIRE, Vault PKI rewrite the same paths):
     // poll the TLS files; new material is validated as a whole before either listener switches.
