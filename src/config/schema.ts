@@ -157,12 +157,22 @@ const adminSpiffeId = z.string().regex(/^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~
   message: 'expected a SPIFFE ID (an OIDC admin is written { issuer: <trust name>, subject: <sub> })',
 })
 
-export const adminEntrySchema = z.union([
-  adminSpiffeId,
-  /** An mTLS operator with a role: `{ spiffe_id, role }`. */
-  z.strictObject({ spiffe_id: adminSpiffeId, role: adminRole }),
-  z.strictObject({ issuer: nonEmpty, subject: nonEmpty, role: adminRole }),
-])
+export const adminEntrySchema = z.union(
+  [
+    adminSpiffeId,
+    /** An mTLS operator with a role: `{ spiffe_id, role }`. */
+    z.strictObject({ spiffe_id: adminSpiffeId, role: adminRole }),
+    z.strictObject({ issuer: nonEmpty, subject: nonEmpty, role: adminRole }),
+  ],
+  {
+    error: (issue) => {
+      const role = (issue.input as { role?: unknown } | null)?.role
+      if (role !== undefined && !(ADMIN_ROLES as readonly unknown[]).includes(role))
+        return `${JSON.stringify(role)} is not a role: use admin, auditor or approver`
+      return 'expected a SPIFFE ID, { spiffe_id, role }, or { issuer: <trust name>, subject: <sub>, role } (role: admin | auditor | approver)'
+    },
+  },
+)
 
 /** Who may decide an approval: a SPIFFE ID, or `{ issuer, subject }` (each must also be in `admins`). */
 export const approverSchema = z.union([
