@@ -2,7 +2,7 @@ import { expect } from 'chai'
 import { decodeJwt } from 'jose'
 import { BrokerClient } from '../src/client/index.js'
 import { listExchanges } from './fixtures/admin.js'
-import { ADMIN, AGENT, baseConfigYaml, runCli, TestBroker } from './fixtures/broker.js'
+import { ADMIN, AGENT, runCli, TestBroker } from './fixtures/broker.js'
 import type { CertFiles } from './fixtures/pki.js'
 
 /**
