@@ -30,6 +30,15 @@ export type BrokerErrorCode =
   | 'ERR_REQUEST_TOO_LARGE'
   | 'ERR_NOT_FOUND'
   | 'ERR_FAILED_PRECONDITION'
+  // a person must approve the request first (trailing metadata keybroker-approval-id; Broker.WaitForApproval)
+  | 'ERR_APPROVAL_PENDING'
+  // the approval named was denied, expired, already used, or decided (or may not be decided) by this caller
+  | 'ERR_APPROVAL_CLOSED'
+  // the requester already has as many pending approvals as allowed
+  | 'ERR_TOO_MANY_APPROVALS'
+  // WaitForApproval by someone other than the requester; a decision by someone not among the approvers
+  | 'ERR_NOT_REQUESTER'
+  | 'ERR_NOT_APPROVER'
   // the caller went away before the answer
   | 'ERR_CANCELLED'
   | 'ERR_WATCHER_TOO_SLOW'
@@ -83,6 +92,10 @@ const CALLER_FAULTS: ReadonlySet<BrokerErrorCode> = new Set<BrokerErrorCode>([
   'ERR_NOT_FOUND',
   'ERR_CANCELLED',
   'ERR_WATCHER_TOO_SLOW',
+  'ERR_APPROVAL_CLOSED',
+  'ERR_TOO_MANY_APPROVALS',
+  'ERR_NOT_REQUESTER',
+  'ERR_NOT_APPROVER',
 ])
 
 export function isCallerFault(code: BrokerErrorCode): boolean {

@@ -5,6 +5,7 @@ import type { SqliteStorageOptions } from '../src/storage/options.js'
 import type { Storage } from '../src/storage/ports.js'
 import { openPostgresStorage } from '../src/storage/postgres/index.js'
 import { createTestDatabase } from './fixtures/postgres.js'
+import { approvalsConformance } from './storage_conformance/approvals_alerts.js'
 import { chainConformance } from './storage_conformance/chains.js'
 import type { HarnessFactory } from './storage_conformance/harness.js'
 import { readerConformance } from './storage_conformance/reader.js'
@@ -18,6 +19,7 @@ function conformance(factory: HarnessFactory): void {
   chainConformance(factory)
   readerConformance(factory)
   stateConformance(factory)
+  approvalsConformance(factory)
 }
 
 const postgres: HarnessFactory = async (ctx) => {

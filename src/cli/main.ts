@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import { BrokerError } from '../errors.js'
+import { registerApprovalCommands } from './commands/approvals.js'
 import { registerAuditCommands } from './commands/audit.js'
 import { registerClientCommands } from './commands/client.js'
 import { registerConfigCommands } from './commands/config.js'
@@ -23,6 +24,7 @@ registerAuditCommands(program)
 registerRevokeCommand(program)
 registerDevCommands(program)
 registerStorageCommands(program)
+registerApprovalCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CliExit) {

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js'
 import type { BrokerClient as RawBrokerClient } from '../generated/keybroker/v1/Broker.js'
 import type { IssueTokenResponse__Output } from '../generated/keybroker/v1/IssueTokenResponse.js'
 import { loadBrokerProto } from '../proto/load.js'
+import { pendingApprovalId, waitForApproval } from './approval.js'
 import { CredentialFiles } from './credential_files.js'
 import { BrokerError, configError, fromServiceError } from './errors.js'
 import { withRetries } from './retry.js'
@@ -64,6 +65,11 @@ export interface TokenRequest {
   ttlSeconds?: number
   /** Bind the token to this client's certificate (`cnf.x5t#S256`, RFC 8705); needs mTLS. */
   bindToCertificate?: boolean
+  /**
+   * When the grant needs a person's approval, wait for it (Broker.WaitForApproval) instead of failing
+   * with ERR_APPROVAL_PENDING. Such a token is never cached nor refreshed by the SDK: each one is approved.
+   */
+  waitForApproval?: boolean
 }
 
 /**
@@ -211,6 +217,8 @@ export class BrokerClient {
   token(request: TokenRequest): Promise<BrokerToken> {
     const scopes = [...new Set(request.scopes ?? [])].sort()
     const bind = request.bindToCertificate ?? false
+    if (request.waitForApproval)
+      return this.approvedToken(request.audience, scopes, bind, request.ttlSeconds ?? 0)
     // The requested ttl is part of the key: a caller asking for a 2-minute token must not be handed a
     // cached 15-minute one.
     const key = JSON.stringify([request.audience, scopes, bind, request.ttlSeconds ?? 0])
@@ -262,11 +270,16 @@ export class BrokerClient {
    * const stripeKey = value.toString('utf8')
    * ```
    */
-  async secret(name: string): Promise<BrokerSecret> {
-    const res = await this.call<{ value: Buffer; version: string; expires_at: number; exchange_id: string }>(
-      'FetchSecret',
-      { name },
-    )
+  async secret(name: string, options: { waitForApproval?: boolean } = {}): Promise<BrokerSecret> {
+    let res: { value: Buffer; version: string; expires_at: number; exchange_id: string }
+    try {
+      res = await this.call('FetchSecret', { name })
+    } catch (err) {
+      const approvalId = options.waitForApproval ? pendingApprovalId(err) : undefined
+      if (!approvalId) throw err
+      const update = await waitForApproval(this.client(), await this.metadata(), approvalId)
+      res = update.secret as typeof res
+    }
     return { value: res.value, version: res.version, expiresAt: res.expires_at, exchangeId: res.exchange_id }
   }
 
@@ -366,6 +379,30 @@ export class BrokerClient {
     this.cache.close()
     this.channel?.client.close()
     this.channel = undefined
+  }
+
+  /** IssueToken; when parked for approval, wait for the decision and take the token minted for it. */
+  private async approvedToken(
+    audience: string,
+    scopes: string[],
+    bind: boolean,
+    ttl: number,
+  ): Promise<BrokerToken> {
+    try {
+      return toToken(
+        await this.call<IssueTokenResponse__Output>('IssueToken', {
+          audience,
+          scopes,
+          ttl_seconds: ttl,
+          bind_to_certificate: bind,
+        }),
+      )
+    } catch (err) {
+      const approvalId = pendingApprovalId(err)
+      if (!approvalId) throw err
+      const update = await waitForApproval(this.client(), await this.metadata(), approvalId)
+      return toToken(update.token as IssueTokenResponse__Output)
+    }
   }
 
   private call<Res>(method: Method, request: object): Promise<Res> {

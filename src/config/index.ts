@@ -5,6 +5,9 @@ export { ConfigError, loadConfig, parseConfig } from './load.js'
 export { statePermissionWarnings } from './permissions.js'
 export type {
   AdminEntry,
+  AdminRole,
+  ApprovalConfig,
+  ApproverEntry,
   BrokerConfig,
   GrantConfig,
   GrantTokenConfig,

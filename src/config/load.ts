@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import { LineCounter, parseDocument, type YAMLError } from 'yaml'
 import type { z } from 'zod'
 import { BrokerError } from '../errors.js'
+import { checkApprovers } from './approvers.js'
 import { type BrokerConfig, configSchema } from './schema.js'
 
 /** A config that cannot be served; `problems` holds one line per fault, each naming its key path. */
@@ -195,6 +196,7 @@ function checkReferences(raw: unknown): string[] {
     if (secret !== undefined && secrets[secret] === undefined)
       problems.push(`routes.${name}.secret: secret "${secret}" is not defined under secrets`)
   }
+  problems.push(...checkApprovers(raw))
   list(config.admins).forEach((entry, i) => {
     const issuer = text(record(entry).issuer)
     if (issuer !== undefined && !trustNames.has(issuer))

@@ -145,12 +145,48 @@ export const trustedIssuerSchema = z
       })
   })
 
-export const adminEntrySchema = z.union([
-  z.string().regex(/^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~!$&'()+,;=:@-]+)+$/, {
-    message: 'expected a SPIFFE ID (an OIDC admin is written { issuer: <trust name>, subject: <sub> })',
-  }),
+/** What an operator may do on the Admin service (see src/policy/roles.ts); `admin` when unsaid. */
+export const ADMIN_ROLES = ['admin', 'auditor', 'approver'] as const
+const adminRole = z
+  .enum(ADMIN_ROLES, {
+    error: (issue) => `${JSON.stringify(issue.input)} is not a role: use admin, auditor or approver`,
+  })
+  .default('admin')
+
+const adminSpiffeId = z.string().regex(/^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~!$&'()+,;=:@-]+)+$/, {
+  message: 'expected a SPIFFE ID (an OIDC admin is written { issuer: <trust name>, subject: <sub> })',
+})
+
+export const adminEntrySchema = z.union(
+  [
+    adminSpiffeId,
+    /** An mTLS operator with a role: `{ spiffe_id, role }`. */
+    z.strictObject({ spiffe_id: adminSpiffeId, role: adminRole }),
+    z.strictObject({ issuer: nonEmpty, subject: nonEmpty, role: adminRole }),
+  ],
+  {
+    error: (issue) => {
+      const role = (issue.input as { role?: unknown } | null)?.role
+      if (role !== undefined && !(ADMIN_ROLES as readonly unknown[]).includes(role))
+        return `${JSON.stringify(role)} is not a role: use admin, auditor or approver`
+      return 'expected a SPIFFE ID, { spiffe_id, role }, or { issuer: <trust name>, subject: <sub>, role } (role: admin | auditor | approver)'
+    },
+  },
+)
+
+/** Who may decide an approval: a SPIFFE ID, or `{ issuer, subject }` (each must also be in `admins`). */
+export const approverSchema = z.union([
+  adminSpiffeId,
   z.strictObject({ issuer: nonEmpty, subject: nonEmpty }),
 ])
+
+/** `approval:` on a token grant or a secret: a person must approve each request first. */
+export const approvalSchema = z.strictObject({
+  /** Who may approve (admins entries with role approver or admin). */
+  approvers: z.array(approverSchema).min(1, 'list at least one approver'),
+  /** A request nobody decided within this expires. */
+  timeout: duration('10m').refine((s) => s >= 1 && s <= 7 * 86400, 'timeout must be between 1s and 7d'),
+})
 
 /** A token grant's default_ttl when it names none (and max_ttl allows it). */
 const DEFAULT_TOKEN_TTL_SECONDS = 300
@@ -165,6 +201,8 @@ export const grantTokenSchema = z
     default_ttl: duration().optional(),
     /** Longer requests are capped to this. */
     max_ttl: duration('1h'),
+    /** A person must approve each request for this audience first (Broker.WaitForApproval). */
+    approval: approvalSchema.optional(),
   })
   // Only a default_ttl the operator wrote can contradict max_ttl; the default follows max_ttl down.
   .superRefine((token, ctx) => {
@@ -230,6 +268,8 @@ export const secretSchema = z.strictObject({
   version_stage: nonEmpty.optional(),
   /** AWS: key to extract from a JSON SecretString. */
   json_key: nonEmpty.optional(),
+  /** A person must approve each fetch first (Broker.WaitForApproval). */
+  approval: approvalSchema.optional(),
   ...cacheOverrides,
 })
 
@@ -449,6 +489,9 @@ export type BrokerConfig = Omit<ParsedConfig, 'audit' | 'storage'> & {
 }
 export type GrantConfig = z.output<typeof grantSchema>
 export type AdminEntry = z.output<typeof adminEntrySchema>
+export type AdminRole = (typeof ADMIN_ROLES)[number]
+export type ApproverEntry = z.output<typeof approverSchema>
+export type ApprovalConfig = z.output<typeof approvalSchema>
 export type GrantTokenConfig = z.output<typeof grantTokenSchema>
 export type TrustedIssuerConfig = z.output<typeof trustedIssuerSchema>
 export type SecretConfig = z.output<typeof secretSchema>

@@ -10,21 +10,17 @@ import {
   type RawExchangeFilter,
   type VerifyChainResult,
 } from '../audit/index.js'
-import type { AdminEntry } from '../config/index.js'
+import type { AdminEntry, AdminRole } from '../config/index.js'
 import { BrokerError } from '../errors.js'
 import type { CallerCredentials } from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
 import type { SigningKey } from '../issuer/key_store.js'
-import { isAdmin } from '../policy/admins.js'
+import { isAdmin, roleOf } from '../policy/admins.js'
+import { type AdminMethod, mayCall, ROLE_RIGHTS } from '../policy/roles.js'
 import type { ChainCursor } from '../storage/ports.js'
 import type { ExchangeSteps } from './steps.js'
 
-export type AdminMethod =
-  | 'ListExchanges'
-  | 'WatchExchanges'
-  | 'RevokeTokens'
-  | 'VerifyAuditLog'
-  | 'RotateSigningKey'
+export type { AdminMethod } from '../policy/roles.js'
 
 /** What the Admin calls need beyond the shared exchange deps; built by the composition root. */
 export interface AdminDeps {
@@ -64,8 +60,9 @@ export interface RotateResult {
   exchangeId: string
 }
 
-interface Authorized {
+export interface Authorized {
   identity: Identity
+  role: AdminRole
   base: ExchangeRecord
   started: bigint
 }
@@ -90,7 +87,7 @@ export class AdminExchange {
     creds: CallerCredentials,
     input: ListExchangesInput,
   ): Promise<ListPage & { exchangeId: string }> {
-    const { base, started } = await this.#authorize(creds, 'ListExchanges', filterDetail(input))
+    const { base, started } = await this.authorize(creds, 'ListExchanges', filterDetail(input))
     let page: ListPage
     try {
       const filter = parseFilter(input)
@@ -116,7 +113,7 @@ export class AdminExchange {
     subject: string
     identity: Identity
   }> {
-    const { identity, base, started } = await this.#authorize(creds, 'WatchExchanges', {
+    const { identity, base, started } = await this.authorize(creds, 'WatchExchanges', {
       ...filterDetail(input),
       after_seq: input.afterSeq ?? 0,
     })
@@ -133,7 +130,7 @@ export class AdminExchange {
   }
 
   async revokeTokens(creds: CallerCredentials, input: RevokeInput): Promise<RevokeResult> {
-    const { base: adminBase, started } = await this.#authorize(creds, 'RevokeTokens')
+    const { base: adminBase, started } = await this.authorize(creds, 'RevokeTokens')
     const base: ExchangeRecord = {
       ...adminBase,
       kind: 'revoke',
@@ -186,7 +183,7 @@ export class AdminExchange {
   }
 
   async verifyAuditLog(creds: CallerCredentials): Promise<VerifyChainResult & { exchangeId: string }> {
-    const { base, started } = await this.#authorize(creds, 'VerifyAuditLog')
+    const { base, started } = await this.authorize(creds, 'VerifyAuditLog')
     const result = await this.admin.verifyLog()
     const { id } = await this.steps.record(
       {
@@ -206,7 +203,7 @@ export class AdminExchange {
 
   /** A new key, published now and signing after `keys.publish_ahead` (verifiers see it first). */
   async rotateSigningKey(creds: CallerCredentials): Promise<RotateResult> {
-    const { base, started } = await this.#authorize(creds, 'RotateSigningKey')
+    const { base, started } = await this.authorize(creds, 'RotateSigningKey')
     let key: SigningKey
     try {
       key = await this.steps.deps.keys.rotate()
@@ -225,8 +222,11 @@ export class AdminExchange {
     return isAdmin(identity, this.admin.admins())
   }
 
-  /** Steps 1 and 2: who is calling, and are they in `admins`. A refusal is audited as admin/deny. */
-  async #authorize(
+  /**
+   * Steps 1 and 2: who is calling, are they in `admins`, and does their role allow `method`
+   * (src/policy/roles.ts). A refusal is audited as admin/deny, naming the role it needed.
+   */
+  async authorize(
     creds: CallerCredentials,
     method: AdminMethod,
     detail: Record<string, string | number> = {},
@@ -234,14 +234,23 @@ export class AdminExchange {
     const started = process.hrtime.bigint()
     const identity = await this.steps.authenticate(creds, started, `admin.${method}`)
     const base = this.steps.identityFields(creds, identity, { kind: 'admin', detail: { method, ...detail } })
-    if (!isAdmin(identity, this.admin.admins())) {
+    const role = roleOf(identity, this.admin.admins())
+    if (role === undefined) {
       const error = new BrokerError(
         'ERR_NOT_ADMIN',
         `${identity.subject} may not call Admin.${method}: it is not listed in admins`,
       )
       throw await this.steps.refuse(base, error, started)
     }
-    return { identity, base, started }
+    base.detail = { ...base.detail, role }
+    if (!mayCall(role, method)) {
+      const error = new BrokerError(
+        'ERR_NOT_ADMIN',
+        `${identity.subject} has role ${role}; Admin.${method} needs role ${ROLE_RIGHTS[method].join(' or ')}`,
+      )
+      throw await this.steps.refuse(base, error, started)
+    }
+    return { identity, role, base, started }
   }
 }
 

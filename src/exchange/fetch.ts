@@ -1,7 +1,8 @@
 import type { CallerCredentials } from '../identity/authenticate.js'
 import { secretNotGranted } from '../policy/policy.js'
 import type { ResolvedSecret } from '../providers/resolver.js'
-import type { ExchangeSteps } from './steps.js'
+import { type ApprovedBy, holdForApproval } from './approvals.js'
+import { type ExchangeSteps, RecordedError } from './steps.js'
 
 export interface FetchedSecret {
   value: Buffer
@@ -23,6 +24,7 @@ export async function fetchSecret(
   creds: CallerCredentials,
   name: string,
   signal?: AbortSignal,
+  approved?: ApprovedBy,
 ): Promise<FetchedSecret> {
   const { deps } = steps
   const started = process.hrtime.bigint()
@@ -38,8 +40,25 @@ export async function fetchSecret(
     const where = deps.secrets?.describe(name)
     if (!deps.secrets || !where) throw secretNotGranted(identity, name)
     base.detail = { grant, provider: where.provider, provider_type: where.providerType }
+    const approval = deps.approvals?.secretApproval(name)
+    if (approval && !approved)
+      await holdForApproval(
+        steps,
+        deps.approvals!,
+        base,
+        identity,
+        { kind: 'fetch', name },
+        approval,
+        grant,
+        started,
+      )
+    if (approved) {
+      base.approval_id = approved.id
+      base.detail = { ...base.detail, approver: approved.approver, approval_reason: approved.reason }
+    }
     got = await deps.secrets.get(name, signal)
   } catch (err) {
+    if (err instanceof RecordedError) throw err
     throw await steps.refuse(base, err, started)
   }
   const stale = got.cache === 'stale'

@@ -1,6 +1,7 @@
 import type { CallerCredentials } from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
 import { type AdminDeps, AdminExchange } from './admin.js'
+import { ApprovalFlow } from './approval_flow.js'
 import { type DelegateTokenInput, delegateToken } from './delegate.js'
 import { type FetchedSecret, fetchSecret } from './fetch.js'
 import { type IssuedToken, type IssueTokenInput, issueToken } from './issue.js'
@@ -26,6 +27,8 @@ export type {
   RotateResult,
   WatchInput,
 } from './admin.js'
+export type { ApprovalFlow, ApprovalUpdate } from './approval_flow.js'
+export { type ApprovalDeps, ApprovalPendingError } from './approvals.js'
 export type { DelegateTokenInput } from './delegate.js'
 export type { FetchedSecret } from './fetch.js'
 export type { IssuedToken, IssueTokenInput } from './issue.js'
@@ -82,6 +85,12 @@ export class Exchange {
         .matchingGrants(identity)
         .map((g) => g.name),
     }
+  }
+
+  /** The approval workflow (WaitForApproval, ListApprovals, DecideApproval, expiry). */
+  approvals(admin: AdminExchange): ApprovalFlow {
+    if (!this.deps.approvals) throw new Error('approvals are not wired')
+    return new ApprovalFlow(this.steps, this.deps.approvals, admin)
   }
 
   /** The operator calls (Admin service): same steps, plus the `admins` check. */

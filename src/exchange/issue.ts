@@ -2,7 +2,8 @@ import { BrokerError } from '../errors.js'
 import type { CallerCredentials } from '../identity/authenticate.js'
 import { type MintedToken, mintAccessToken } from '../issuer/mint.js'
 import { wireScope } from '../policy/scope_form.js'
-import type { ExchangeSteps, IssuedToken } from './steps.js'
+import { type ApprovedBy, holdForApproval } from './approvals.js'
+import { type ExchangeSteps, type IssuedToken, RecordedError } from './steps.js'
 
 export type { IssuedToken } from './steps.js'
 
@@ -16,6 +17,10 @@ export interface IssueTokenInput {
    * subject, else the request is refused as a certificate that does not name that client.
    */
   clientId?: string
+  /** Minting an approved request (Broker.WaitForApproval): the gate is passed, the token says so. */
+  approved?: ApprovedBy
+  /** With `approved` and binding: the certificate the request was made with (the token binds to it only). */
+  requireThumbprint?: string
 }
 
 /** IssueToken: identity × request → a short-lived, scoped, signed JWT. */
@@ -49,6 +54,43 @@ export async function issueToken(
         'bind_to_certificate needs a client certificate on the connection (mTLS)',
       )
     }
+    if (decision.approval && !input.approved) {
+      if (!deps.approvals)
+        throw new BrokerError(
+          'ERR_FAILED_PRECONDITION',
+          'this grant needs approval, which this broker cannot run',
+        )
+      const request = {
+        kind: 'issue' as const,
+        audience: decision.audience,
+        scopes: decision.scopes,
+        ttlSeconds: input.ttlSeconds,
+        bindToCertificate: input.bindToCertificate,
+      }
+      await holdForApproval(
+        steps,
+        deps.approvals,
+        base,
+        identity,
+        request,
+        decision.approval,
+        decision.grant,
+        started,
+      )
+    }
+    if (input.requireThumbprint !== undefined && identity.certThumbprint !== input.requireThumbprint)
+      throw new BrokerError(
+        'ERR_CERTIFICATE_MISMATCH',
+        'this approval binds the token to the certificate it was requested with; wait over that certificate',
+      )
+    if (input.approved) {
+      base.approval_id = input.approved.id
+      base.detail = {
+        ...base.detail,
+        approver: input.approved.approver,
+        approval_reason: input.approved.reason,
+      }
+    }
     scopes = decision.scopes
     minted = mintAccessToken(deps.keys.signingKey(), {
       issuer: deps.issuer(),
@@ -59,11 +101,13 @@ export async function issueToken(
       ttlSeconds: decision.ttlSeconds,
       certThumbprint: input.bindToCertificate ? identity.certThumbprint : undefined,
       identityIssuer: identity.issuer,
+      approvalId: input.approved?.id,
     })
     base.scopes = decision.scopes.join(' ')
     base.ttl = decision.ttlSeconds
     base.detail = { ...base.detail, grant: decision.grant, capped: decision.capped, kid: minted.kid }
   } catch (err) {
+    if (err instanceof RecordedError) throw err
     throw await steps.refuse(base, err, started)
   }
   return steps.answerWithToken(base, minted, scopes, started)

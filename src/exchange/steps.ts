@@ -35,6 +35,8 @@ export interface ExchangeDeps {
   routes?: () => Readonly<Record<string, RouteConfig>>
   /** Values of the keys the proxy injects (the broker's SecretResolver satisfies this). */
   proxySecrets?: ProxySecretSource
+  /** Human approval of sensitive grants and secrets (absent: a request needing approval is refused). */
+  approvals?: import('./approvals.js').ApprovalDeps
   /** Told about every recorded exchange (metrics, logs). */
   observe?: (event: ExchangeEvent) => void
 }

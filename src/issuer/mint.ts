@@ -24,6 +24,8 @@ export interface AccessTokenClaims {
   kb_ancestors?: string[]
   /** Who vouched for `sub`: the SPIFFE trust domain (mTLS) or the workload token's `iss` (OIDC). */
   kb_idp?: string
+  /** Minted after a person approved the request: the approval id (audit rows carry it as approval_id). */
+  kb_approval?: string
 }
 
 export interface MintInput {
@@ -38,6 +40,7 @@ export interface MintInput {
   act?: ActorClaim
   ancestors?: string[]
   identityIssuer?: string
+  approvalId?: string
 }
 
 export interface MintedToken {
@@ -111,6 +114,7 @@ export function mintAccessToken(key: SigningKey, input: MintInput): MintedToken 
   if (input.act) claims.act = input.act
   if (input.ancestors && input.ancestors.length > 0) claims.kb_ancestors = input.ancestors
   if (input.identityIssuer) claims.kb_idp = input.identityIssuer
+  if (input.approvalId) claims.kb_approval = input.approvalId
   const signingInput = `${encodedHeader(key)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`
   const signature = signWith(key, Buffer.from(signingInput))
   return { token: `${signingInput}.${signature.toString('base64url')}`, claims, kid: key.kid }

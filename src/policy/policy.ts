@@ -21,6 +21,8 @@ export interface TokenDecision {
   /** True when the requested ttl was above max_ttl and was cut down. */
   capped: boolean
   delegation: GrantConfig['delegation']
+  /** Set when a person must approve this request first (`tokens[].approval`). */
+  approval?: GrantTokenConfig['approval']
 }
 
 /** What DelegateToken knows about a verified parent token. */
@@ -167,6 +169,7 @@ export class Policy {
       ttlSeconds,
       capped: wanted > token.max_ttl,
       delegation: grant.delegation,
+      ...(token.approval ? { approval: token.approval } : {}),
     }
   }
 

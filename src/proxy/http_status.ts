@@ -25,6 +25,12 @@ export const HTTP_STATUS: Record<BrokerErrorCode, number> = {
   ERR_REQUEST_TOO_LARGE: 413,
   ERR_NOT_FOUND: 404,
   ERR_FAILED_PRECONDITION: 500,
+  // approvals are a gRPC flow; the proxy never parks a request, but the table covers every code
+  ERR_APPROVAL_PENDING: 409,
+  ERR_APPROVAL_CLOSED: 409,
+  ERR_TOO_MANY_APPROVALS: 429,
+  ERR_NOT_REQUESTER: 403,
+  ERR_NOT_APPROVER: 403,
   ERR_CANCELLED: 499,
   ERR_WATCHER_TOO_SLOW: 429,
   ERR_SHUTTING_DOWN: 503,

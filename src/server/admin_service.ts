@@ -21,8 +21,14 @@ export interface AdminServiceDeps {
   onWatcherDropped: (info: { subject: string; cursor: string; lag: number }) => void
 }
 
+/** Approvals, usage and alerts are served by their own modules (approval_service.ts, …). */
+type CoreAdminHandlers = Pick<
+  AdminHandlers,
+  'ListExchanges' | 'WatchExchanges' | 'RevokeTokens' | 'VerifyAuditLog' | 'RotateSigningKey'
+>
+
 export interface AdminService {
-  handlers: AdminHandlers
+  handlers: CoreAdminHandlers
   /** End every open watch (UNAVAILABLE with its resume cursor), so shutdown is not held by streams. */
   closeWatches(): void
   /** End the watches of callers who are no longer admins (after a config reload). */
@@ -36,7 +42,7 @@ export function adminService(deps: AdminServiceDeps): AdminService {
   const open = new Map<ExchangeWatch, (err: BrokerError) => void>()
   const watchers = new Map<ExchangeWatch, Identity>()
 
-  const handlers: AdminHandlers = {
+  const handlers: CoreAdminHandlers = {
     ListExchanges: unary(async (call) => {
       const req = call.request
       const page = await admin.listExchanges(creds(call), { ...req, pageToken: req.page_token })

@@ -5,6 +5,7 @@ import { AuditQuery as AuditQueryImpl } from '../audit/query.js'
 import { type Clock, systemClock } from '../clock.js'
 import { type BrokerConfig, statePermissionWarnings } from '../config/index.js'
 import { Exchange, type ProxySecretSource } from '../exchange/index.js'
+import type { BrokerHandlers } from '../generated/keybroker/v1/Broker.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
 import { WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
@@ -16,6 +17,7 @@ import { loadBrokerProto } from '../proto/load.js'
 import { UpstreamPool } from '../proxy/index.js'
 import type { Storage } from '../storage/ports.js'
 import { adminService } from './admin_service.js'
+import { approvalHandlers, unimplementedAdmin } from './approval_service.js'
 import { type AuditLogView, auditLogView } from './audit_view.js'
 import { brokerHandlers } from './broker_service.js'
 import { ConfigReloader, type ReloadResult } from './config_reload.js'
@@ -77,6 +79,9 @@ export interface RunningBroker {
 
 /** Largest request message accepted; far above any legitimate request, far below memory trouble. */
 const MAX_REQUEST_BYTES = 1024 * 1024
+const APPROVAL_EXPIRY_MS = 1000
+/** Pending approvals one requester may hold; further requests are refused (ERR_TOO_MANY_APPROVALS). */
+const MAX_PENDING_APPROVALS = 100
 
 /** Composition root: the only place concrete classes are built and wired. */
 export async function startBroker(config: BrokerConfig, options: StartOptions = {}): Promise<RunningBroker> {
@@ -146,6 +151,11 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       observe,
       routes: () => config.routes,
       proxySecrets: options.proxySecrets ?? secrets,
+      approvals: {
+        store: storage.approvals,
+        secretApproval: (name) => live.config.secrets[name]?.approval,
+        maxPendingPerSubject: MAX_PENDING_APPROVALS,
+      },
     })
     closeOnFailure.push(
       () => secrets.close(),
@@ -178,13 +188,22 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     server.addService(proto.keybroker.v1.Broker.service, {
       ...brokerHandlers({ exchange, listener: () => grpcListener, onUnexpected }),
       WatchRevocations: feed.handler,
+      WaitForApproval: (call: Parameters<BrokerHandlers['WaitForApproval']>[0]) =>
+        approvals.broker.WaitForApproval(call),
+    })
+    const adminExchange = exchange.admin({
+      admins: () => live.config.admins,
+      query,
+      verifyLog: () => verifyChain(storage.reader),
+    })
+    const approvalFlow = exchange.approvals(adminExchange)
+    const approvals = approvalHandlers({
+      flow: () => approvalFlow,
+      listener: () => grpcListener,
+      onUnexpected,
     })
     const admin = adminService({
-      admin: exchange.admin({
-        admins: () => live.config.admins,
-        query,
-        verifyLog: () => verifyChain(storage.reader),
-      }),
+      admin: adminExchange,
       query,
       log: audit,
       clock,
@@ -196,7 +215,11 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         logger.warn(info, 'dropped a watcher that stopped reading')
       },
     })
-    server.addService(proto.keybroker.v1.Admin.service, admin.handlers)
+    server.addService(proto.keybroker.v1.Admin.service, {
+      ...admin.handlers,
+      ...approvals.admin,
+      ...unimplementedAdmin(onUnexpected),
+    })
 
     closeOnFailure.push(() => {
       grpcListener?.destroy()
@@ -250,6 +273,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       revocations,
       runRetention,
       reloadTls: tls.enabled ? () => reloadTls('tls file change') : undefined,
+      expireApprovals: { run: () => approvalFlow.expire(), everyMs: APPROVAL_EXPIRY_MS },
       logger,
     })
 

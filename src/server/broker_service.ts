@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js'
 import { toBrokerError } from '../errors.js'
+import { ApprovalPendingError } from '../exchange/approvals.js'
 import { type Exchange, type IssuedToken, RecordedError } from '../exchange/index.js'
 import type { BrokerHandlers } from '../generated/keybroker/v1/Broker.js'
 import type { IssueTokenResponse } from '../generated/keybroker/v1/IssueTokenResponse.js'
@@ -33,6 +34,7 @@ export function toServiceError(err: unknown, onUnexpected?: (err: unknown) => vo
   const metadata = new grpc.Metadata()
   metadata.set('keybroker-error-code', error.code)
   if (err instanceof RecordedError && err.exchangeId) metadata.set('keybroker-exchange-id', err.exchangeId)
+  if (err instanceof ApprovalPendingError) metadata.set('keybroker-approval-id', err.approvalId)
   return Object.assign(new Error(error.message), {
     code: GRPC_STATUS[error.code],
     details: error.message,
@@ -75,7 +77,9 @@ export interface BrokerServiceDeps {
  * The Broker service: gRPC ⇄ exchange translation only; the steps live in src/exchange.
  * WatchRevocations is its own module (src/server/revocation_feed.ts).
  */
-export function brokerHandlers(deps: BrokerServiceDeps): Omit<BrokerHandlers, 'WatchRevocations'> {
+export function brokerHandlers(
+  deps: BrokerServiceDeps,
+): Omit<BrokerHandlers, 'WatchRevocations' | 'WaitForApproval'> {
   const { exchange, onUnexpected } = deps
   const creds = (call: AnyCall) => callerCredentials(call, deps.listener())
   return {

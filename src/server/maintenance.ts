@@ -20,6 +20,8 @@ export interface MaintenanceJobs {
   runRetention: () => Promise<number>
   /** Re-read TLS files; undefined when TLS is off. */
   reloadTls?: () => void
+  /** Expire approvals past their timeout (audited). */
+  expireApprovals?: { run: () => Promise<unknown>; everyMs: number }
   logger: Logger
 }
 
@@ -49,6 +51,9 @@ export function startMaintenance(jobs: MaintenanceJobs): { stop(): void } {
     // failures are logged inside runRetention; the next tick retries
     setInterval(() => jobs.runRetention().catch(() => {}), MAINTENANCE_INTERVALS.retentionMs),
   ]
+  const expire = jobs.expireApprovals
+  if (expire)
+    timers.push(setInterval(() => expire.run().catch(logged('approval expiry failed')), expire.everyMs))
   const reloadTls = jobs.reloadTls
   if (reloadTls) timers.push(setInterval(() => reloadTls(), MAINTENANCE_INTERVALS.tlsPollMs))
   for (const t of timers) t.unref()

@@ -148,6 +148,34 @@ CREATE TABLE revocations (
 CREATE INDEX revocations_not_after ON revocations (not_after);
 `
 
+/*
+ * Migration 4: human approvals and the alert outbox. `approvals` holds each frozen request waiting
+ * for a person (never a credential); `alert_outbox` one row per (alert, sink) until delivered;
+ * `alert_state` the rule evaluator's resume cursor and `leaders` the lease naming the one replica
+ * that evaluates rules. Identical SQL on both dialects but for integer widths.
+ */
+const V4 = (int: string) => `
+CREATE TABLE approvals (
+  id TEXT PRIMARY KEY, subject TEXT NOT NULL, issuer TEXT NOT NULL, auth_method TEXT NOT NULL,
+  request_key TEXT NOT NULL, request TEXT NOT NULL, kind TEXT NOT NULL, grant_name TEXT,
+  state TEXT NOT NULL, approver TEXT, reason TEXT, cert_thumbprint TEXT,
+  created_at ${int} NOT NULL, expires_at ${int} NOT NULL, decided_at ${int}
+);
+CREATE INDEX approvals_requester ON approvals (subject, issuer, state);
+CREATE INDEX approvals_state_expires ON approvals (state, expires_at);
+CREATE INDEX approvals_created ON approvals (created_at);
+CREATE TABLE alert_outbox (
+  id TEXT NOT NULL, sink TEXT NOT NULL, rule TEXT NOT NULL, subject TEXT, body TEXT NOT NULL,
+  state TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt_at ${int} NOT NULL, last_error TEXT,
+  created_at ${int} NOT NULL, delivered_at ${int},
+  PRIMARY KEY (id, sink)
+);
+CREATE INDEX alert_outbox_due ON alert_outbox (state, next_attempt_at);
+CREATE INDEX alert_outbox_created ON alert_outbox (created_at);
+CREATE TABLE alert_state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE leaders (name TEXT PRIMARY KEY, owner TEXT NOT NULL, lease_until ${int} NOT NULL);
+`
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'keybroker 0.1 schema', minBinary: '0.1.0', sqlite: SQLITE_V1, postgres: POSTGRES_V1 },
   {
@@ -156,6 +184,14 @@ export const MIGRATIONS: readonly Migration[] = [
     minBinary: '0.2.0',
     sqlite: SQLITE_V2,
     postgres: POSTGRES_V2,
+  },
+  // 3 is reserved for guardrails (usage counters, subject blocks)
+  {
+    version: 4,
+    name: 'approvals, alert outbox, rule-evaluator state and leader lease',
+    minBinary: '0.2.0',
+    sqlite: V4('INTEGER'),
+    postgres: V4('BIGINT'),
   },
 ]
 

@@ -240,6 +240,108 @@ export interface SchemaState {
   minBinary: string
 }
 
+export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired' | 'issued'
+
+/**
+ * A request frozen while it waits for a person. `request` is the JSON of the exact request
+ * (audience, scopes, ttl, binding, or the secret name); `request_key` its digest, so an identical
+ * request from the same identity finds the same pending approval. Never a credential.
+ */
+export interface ApprovalRow {
+  id: string
+  subject: string
+  issuer: string
+  auth_method: string
+  request_key: string
+  request: string
+  kind: 'issue' | 'fetch'
+  grant_name: string | null
+  state: ApprovalState
+  approver: string | null
+  reason: string | null
+  cert_thumbprint: string | null
+  /** unix ms */
+  created_at: number
+  /** unix ms: a pending approval expires then */
+  expires_at: number
+  /** unix ms of the last transition (decided, expired, issued) */
+  decided_at: number | null
+}
+
+export type OpenApprovalResult =
+  | { row: ApprovalRow; created: boolean }
+  /** the requester already has `pending` unexpired approvals (at least the cap): nothing written */
+  | { capped: true; pending: number }
+
+export interface ApprovalRows {
+  /**
+   * In one transaction: the requester's unexpired pending approval with the same request_key, or
+   * else `row` inserted — unless the requester (subject, issuer) already has `cap` unexpired
+   * pending approvals.
+   */
+  openPending(row: ApprovalRow, cap: number, nowMs: number): Promise<OpenApprovalResult>
+  get(id: string): Promise<ApprovalRow | undefined>
+  /** Newest first. */
+  list(filter: { state?: ApprovalState; subject?: string; limit: number }): Promise<ApprovalRow[]>
+  /**
+   * Compare-and-set: move `id` from one of `from` to `to` (with approver/reason when given) at
+   * `nowMs`; when `unexpiredAt` is given the row must also have expires_at > it. Returns the row
+   * after the change, or undefined when nothing changed (another decision won, or it expired).
+   */
+  transition(
+    id: string,
+    from: readonly ApprovalState[],
+    to: ApprovalState,
+    nowMs: number,
+    fields?: { approver?: string; reason?: string; unexpiredAt?: number },
+  ): Promise<ApprovalRow | undefined>
+  /** Pending approvals whose expires_at <= nowMs become `expired`; returns them. */
+  expireDue(nowMs: number): Promise<ApprovalRow[]>
+}
+
+export type AlertDeliveryState = 'pending' | 'delivered' | 'failed' | 'recorded'
+
+/** One alert for one sink (sink '' and state `recorded` when no sink is configured). */
+export interface AlertOutboxRow {
+  id: string
+  sink: string
+  rule: string
+  subject: string | null
+  /** the exact JSON body POSTed (and signed) */
+  body: string
+  state: AlertDeliveryState
+  attempts: number
+  /** unix ms: not retried (nor claimed by another replica) before then */
+  next_attempt_at: number
+  last_error: string | null
+  created_at: number
+  delivered_at: number | null
+}
+
+export interface AlertOutbox {
+  /**
+   * Add alerts and, in the same transaction, move the evaluator's saved `state` (its resume cursor):
+   * a crash between the two can neither lose an alert nor raise it twice.
+   */
+  enqueue(rows: AlertOutboxRow[], state?: { name: string; value: string }): Promise<void>
+  /**
+   * Take up to `limit` pending rows due at nowMs and push their next_attempt_at to nowMs + leaseMs,
+   * so no other replica sends them meanwhile (PostgreSQL: FOR UPDATE SKIP LOCKED).
+   */
+  claim(nowMs: number, limit: number, leaseMs: number): Promise<AlertOutboxRow[]>
+  markDelivered(id: string, sink: string, nowMs: number): Promise<void>
+  /** Another failed attempt: retry at nextAttemptAt, or `failed` for good when giveUp. */
+  markFailed(id: string, sink: string, error: string, nextAttemptAt: number, giveUp: boolean): Promise<void>
+  /** Newest first. */
+  list(filter: { state?: AlertDeliveryState; limit: number }): Promise<AlertOutboxRow[]>
+  readState(name: string): Promise<string | undefined>
+  /**
+   * Take or keep the lease `name` for `owner` until nowMs + ttlMs; false when another owner holds
+   * an unexpired one. One replica evaluates alert rules.
+   */
+  lead(name: string, owner: string, ttlMs: number, nowMs: number): Promise<boolean>
+}
+
 /** One database, opened: every port over it. Built only by src/storage/open.ts. */
 export interface Storage {
   readonly driver: 'sqlite' | 'postgres'
@@ -252,6 +354,8 @@ export interface Storage {
   readonly keys: KeyRows
   readonly revocations: RevocationRows
   readonly meta: MetaRows
+  readonly approvals: ApprovalRows
+  readonly alerts: AlertOutbox
   schema(): Promise<SchemaState>
   /** Apply pending migrations (serialized across processes); returns the versions applied. */
   migrate(binaryVersion: string): Promise<number[]>

@@ -11,6 +11,8 @@ export const LOCKS = {
   keyRotation: 2,
   /** Revocations commit in seq order, so a feed reader never passes a seq that commits later. */
   revocationFeed: 3,
+  /** Opening an approval: find the identical pending one, else insert under the per-subject cap. */
+  approvals: 4,
 } as const
 
 /** SQL arguments for pg_advisory_*lock: `${LOCK_NAMESPACE}, ${purpose}`. */

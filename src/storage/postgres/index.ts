@@ -1,5 +1,6 @@
 import type { PostgresStorageOptions } from '../options.js'
 import type { SchemaState, Storage } from '../ports.js'
+import { PgAlertOutbox, PgApprovalRows } from './approvals_alerts.js'
 import { PgChainStore } from './chain_store.js'
 import { resolveTarget } from './connection.js'
 import { PgKeyRows } from './keys.js'
@@ -47,6 +48,8 @@ class PostgresStorage implements Storage {
   readonly keys: PgKeyRows
   readonly revocations: PgRevocationRows
   readonly meta: PgMetaRows
+  readonly approvals: PgApprovalRows
+  readonly alerts: PgAlertOutbox
   readonly #session: PgSession
 
   constructor(session: PgSession) {
@@ -59,6 +62,8 @@ class PostgresStorage implements Storage {
     this.keys = new PgKeyRows(session)
     this.revocations = new PgRevocationRows(session)
     this.meta = new PgMetaRows(session)
+    this.approvals = new PgApprovalRows(session)
+    this.alerts = new PgAlertOutbox(session)
   }
 
   schema(): Promise<SchemaState> {

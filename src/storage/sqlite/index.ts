@@ -2,6 +2,7 @@ import { resolve as resolvePath } from 'node:path'
 import { BINARY_VERSION } from '../migrations.js'
 import type { SqliteStorageOptions } from '../options.js'
 import { type SchemaState, type Storage, StorageError } from '../ports.js'
+import { SqliteAlertOutbox, SqliteApprovalRows } from './approvals_alerts.js'
 import { openDatabase } from './connection.js'
 import { migrateSqlite, readSchemaState } from './migrate.js'
 import { SqliteAuditReader } from './reader.js'
@@ -41,6 +42,8 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     keys: writes.keys,
     revocations: writes.revocations,
     meta: writes.meta,
+    approvals: new SqliteApprovalRows(db, writes),
+    alerts: new SqliteAlertOutbox(db, writes),
     async schema(): Promise<SchemaState> {
       return readSchemaState(db)
     },

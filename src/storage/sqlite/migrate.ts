@@ -34,10 +34,16 @@ export function migrateSqlite(db: SqliteDatabase, binaryVersion: string, now: nu
     const done = db
       .transaction(() => {
         const current = readSchemaState(db)
-        if (current.version >= migration.version) {
-          if (!tableExists(db, 'schema_migrations')) recordLegacy(db, current.version, now)
+        if (!tableExists(db, 'schema_migrations')) {
+          if (current.version >= migration.version) {
+            recordLegacy(db, current.version, now)
+            return false
+          }
+        } else if (
+          // by presence, not by the newest version: a reserved number (3) that lands after 4 still runs
+          db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(migration.version) !== undefined
+        )
           return false
-        }
         db.exec(MIGRATIONS_TABLE)
         db.exec(migration.sqlite)
         db.prepare(

@@ -2,7 +2,15 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { DecideApprovalRequest as _keybroker_v1_DecideApprovalRequest, DecideApprovalRequest__Output as _keybroker_v1_DecideApprovalRequest__Output } from '../../keybroker/v1/DecideApprovalRequest.js';
+import type { DecideApprovalResponse as _keybroker_v1_DecideApprovalResponse, DecideApprovalResponse__Output as _keybroker_v1_DecideApprovalResponse__Output } from '../../keybroker/v1/DecideApprovalResponse.js';
 import type { Exchange as _keybroker_v1_Exchange, Exchange__Output as _keybroker_v1_Exchange__Output } from '../../keybroker/v1/Exchange.js';
+import type { GetUsageRequest as _keybroker_v1_GetUsageRequest, GetUsageRequest__Output as _keybroker_v1_GetUsageRequest__Output } from '../../keybroker/v1/GetUsageRequest.js';
+import type { GetUsageResponse as _keybroker_v1_GetUsageResponse, GetUsageResponse__Output as _keybroker_v1_GetUsageResponse__Output } from '../../keybroker/v1/GetUsageResponse.js';
+import type { ListAlertsRequest as _keybroker_v1_ListAlertsRequest, ListAlertsRequest__Output as _keybroker_v1_ListAlertsRequest__Output } from '../../keybroker/v1/ListAlertsRequest.js';
+import type { ListAlertsResponse as _keybroker_v1_ListAlertsResponse, ListAlertsResponse__Output as _keybroker_v1_ListAlertsResponse__Output } from '../../keybroker/v1/ListAlertsResponse.js';
+import type { ListApprovalsRequest as _keybroker_v1_ListApprovalsRequest, ListApprovalsRequest__Output as _keybroker_v1_ListApprovalsRequest__Output } from '../../keybroker/v1/ListApprovalsRequest.js';
+import type { ListApprovalsResponse as _keybroker_v1_ListApprovalsResponse, ListApprovalsResponse__Output as _keybroker_v1_ListApprovalsResponse__Output } from '../../keybroker/v1/ListApprovalsResponse.js';
 import type { ListExchangesRequest as _keybroker_v1_ListExchangesRequest, ListExchangesRequest__Output as _keybroker_v1_ListExchangesRequest__Output } from '../../keybroker/v1/ListExchangesRequest.js';
 import type { ListExchangesResponse as _keybroker_v1_ListExchangesResponse, ListExchangesResponse__Output as _keybroker_v1_ListExchangesResponse__Output } from '../../keybroker/v1/ListExchangesResponse.js';
 import type { RevokeTokensRequest as _keybroker_v1_RevokeTokensRequest, RevokeTokensRequest__Output as _keybroker_v1_RevokeTokensRequest__Output } from '../../keybroker/v1/RevokeTokensRequest.js';
@@ -14,6 +22,42 @@ import type { VerifyAuditLogResponse as _keybroker_v1_VerifyAuditLogResponse, Ve
 import type { WatchExchangesRequest as _keybroker_v1_WatchExchangesRequest, WatchExchangesRequest__Output as _keybroker_v1_WatchExchangesRequest__Output } from '../../keybroker/v1/WatchExchangesRequest.js';
 
 export interface AdminClient extends grpc.Client {
+  DecideApproval(argument: _keybroker_v1_DecideApprovalRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  DecideApproval(argument: _keybroker_v1_DecideApprovalRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_keybroker_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  DecideApproval(argument: _keybroker_v1_DecideApprovalRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  DecideApproval(argument: _keybroker_v1_DecideApprovalRequest, callback: grpc.requestCallback<_keybroker_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  decideApproval(argument: _keybroker_v1_DecideApprovalRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  decideApproval(argument: _keybroker_v1_DecideApprovalRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_keybroker_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  decideApproval(argument: _keybroker_v1_DecideApprovalRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  decideApproval(argument: _keybroker_v1_DecideApprovalRequest, callback: grpc.requestCallback<_keybroker_v1_DecideApprovalResponse__Output>): grpc.ClientUnaryCall;
+  
+  GetUsage(argument: _keybroker_v1_GetUsageRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_GetUsageResponse__Output>): grpc.ClientUnaryCall;
+  GetUsage(argument: _keybroker_v1_GetUsageRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_keybroker_v1_GetUsageResponse__Output>): grpc.ClientUnaryCall;
+  GetUsage(argument: _keybroker_v1_GetUsageRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_GetUsageResponse__Output>): grpc.ClientUnaryCall;
+  GetUsage(argument: _keybroker_v1_GetUsageRequest, callback: grpc.requestCallback<_keybroker_v1_GetUsageResponse__Output>): grpc.ClientUnaryCall;
+  getUsage(argument: _keybroker_v1_GetUsageRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_GetUsageResponse__Output>): grpc.ClientUnaryCall;
+  getUsage(argument: _keybroker_v1_GetUsageRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_keybroker_v1_GetUsageResponse__Output>): grpc.ClientUnaryCall;
+  getUsage(argument: _keybroker_v1_GetUsageRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_GetUsageResponse__Output>): grpc.ClientUnaryCall;
+  getUsage(argument: _keybroker_v1_GetUsageRequest, callback: grpc.requestCallback<_keybroker_v1_GetUsageResponse__Output>): grpc.ClientUnaryCall;
+  
+  ListAlerts(argument: _keybroker_v1_ListAlertsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_ListAlertsResponse__Output>): grpc.ClientUnaryCall;
+  ListAlerts(argument: _keybroker_v1_ListAlertsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_keybroker_v1_ListAlertsResponse__Output>): grpc.ClientUnaryCall;
+  ListAlerts(argument: _keybroker_v1_ListAlertsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_ListAlertsResponse__Output>): grpc.ClientUnaryCall;
+  ListAlerts(argument: _keybroker_v1_ListAlertsRequest, callback: grpc.requestCallback<_keybroker_v1_ListAlertsResponse__Output>): grpc.ClientUnaryCall;
+  listAlerts(argument: _keybroker_v1_ListAlertsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_ListAlertsResponse__Output>): grpc.ClientUnaryCall;
+  listAlerts(argument: _keybroker_v1_ListAlertsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_keybroker_v1_ListAlertsResponse__Output>): grpc.ClientUnaryCall;
+  listAlerts(argument: _keybroker_v1_ListAlertsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_ListAlertsResponse__Output>): grpc.ClientUnaryCall;
+  listAlerts(argument: _keybroker_v1_ListAlertsRequest, callback: grpc.requestCallback<_keybroker_v1_ListAlertsResponse__Output>): grpc.ClientUnaryCall;
+  
+  ListApprovals(argument: _keybroker_v1_ListApprovalsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  ListApprovals(argument: _keybroker_v1_ListApprovalsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_keybroker_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  ListApprovals(argument: _keybroker_v1_ListApprovalsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  ListApprovals(argument: _keybroker_v1_ListApprovalsRequest, callback: grpc.requestCallback<_keybroker_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  listApprovals(argument: _keybroker_v1_ListApprovalsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  listApprovals(argument: _keybroker_v1_ListApprovalsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_keybroker_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  listApprovals(argument: _keybroker_v1_ListApprovalsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  listApprovals(argument: _keybroker_v1_ListApprovalsRequest, callback: grpc.requestCallback<_keybroker_v1_ListApprovalsResponse__Output>): grpc.ClientUnaryCall;
+  
   ListExchanges(argument: _keybroker_v1_ListExchangesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_ListExchangesResponse__Output>): grpc.ClientUnaryCall;
   ListExchanges(argument: _keybroker_v1_ListExchangesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_keybroker_v1_ListExchangesResponse__Output>): grpc.ClientUnaryCall;
   ListExchanges(argument: _keybroker_v1_ListExchangesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_ListExchangesResponse__Output>): grpc.ClientUnaryCall;
@@ -58,6 +102,14 @@ export interface AdminClient extends grpc.Client {
 }
 
 export interface AdminHandlers extends grpc.UntypedServiceImplementation {
+  DecideApproval: grpc.handleUnaryCall<_keybroker_v1_DecideApprovalRequest__Output, _keybroker_v1_DecideApprovalResponse>;
+  
+  GetUsage: grpc.handleUnaryCall<_keybroker_v1_GetUsageRequest__Output, _keybroker_v1_GetUsageResponse>;
+  
+  ListAlerts: grpc.handleUnaryCall<_keybroker_v1_ListAlertsRequest__Output, _keybroker_v1_ListAlertsResponse>;
+  
+  ListApprovals: grpc.handleUnaryCall<_keybroker_v1_ListApprovalsRequest__Output, _keybroker_v1_ListApprovalsResponse>;
+  
   ListExchanges: grpc.handleUnaryCall<_keybroker_v1_ListExchangesRequest__Output, _keybroker_v1_ListExchangesResponse>;
   
   RevokeTokens: grpc.handleUnaryCall<_keybroker_v1_RevokeTokensRequest__Output, _keybroker_v1_RevokeTokensResponse>;
@@ -71,6 +123,10 @@ export interface AdminHandlers extends grpc.UntypedServiceImplementation {
 }
 
 export interface AdminDefinition extends grpc.ServiceDefinition {
+  DecideApproval: MethodDefinition<_keybroker_v1_DecideApprovalRequest, _keybroker_v1_DecideApprovalResponse, _keybroker_v1_DecideApprovalRequest__Output, _keybroker_v1_DecideApprovalResponse__Output>
+  GetUsage: MethodDefinition<_keybroker_v1_GetUsageRequest, _keybroker_v1_GetUsageResponse, _keybroker_v1_GetUsageRequest__Output, _keybroker_v1_GetUsageResponse__Output>
+  ListAlerts: MethodDefinition<_keybroker_v1_ListAlertsRequest, _keybroker_v1_ListAlertsResponse, _keybroker_v1_ListAlertsRequest__Output, _keybroker_v1_ListAlertsResponse__Output>
+  ListApprovals: MethodDefinition<_keybroker_v1_ListApprovalsRequest, _keybroker_v1_ListApprovalsResponse, _keybroker_v1_ListApprovalsRequest__Output, _keybroker_v1_ListApprovalsResponse__Output>
   ListExchanges: MethodDefinition<_keybroker_v1_ListExchangesRequest, _keybroker_v1_ListExchangesResponse, _keybroker_v1_ListExchangesRequest__Output, _keybroker_v1_ListExchangesResponse__Output>
   RevokeTokens: MethodDefinition<_keybroker_v1_RevokeTokensRequest, _keybroker_v1_RevokeTokensResponse, _keybroker_v1_RevokeTokensRequest__Output, _keybroker_v1_RevokeTokensResponse__Output>
   RotateSigningKey: MethodDefinition<_keybroker_v1_RotateSigningKeyRequest, _keybroker_v1_RotateSigningKeyResponse, _keybroker_v1_RotateSigningKeyRequest__Output, _keybroker_v1_RotateSigningKeyResponse__Output>
