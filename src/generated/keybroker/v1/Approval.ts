@@ -19,7 +19,6 @@ export interface Approval {
   'expires_at'?: (number | string | Long);
   'decided_at'?: (number | string | Long);
   'bind_to_certificate'?: (boolean);
-  'request_exchange_id'?: (string);
   'cert_thumbprint'?: (string);
 }
 
@@ -40,6 +39,5 @@ export interface Approval__Output {
   'expires_at': (number);
   'decided_at': (number);
   'bind_to_certificate': (boolean);
-  'request_exchange_id': (string);
   'cert_thumbprint': (string);
 }

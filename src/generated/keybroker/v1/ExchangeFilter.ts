@@ -10,6 +10,10 @@ export interface ExchangeFilter {
   'audience'?: (string);
   'secret_name'?: (string);
   'route'?: (string);
+  'token_id'?: (string);
+  'peer'?: (string);
+  'run_id'?: (string);
+  'subject_prefix'?: (string);
 }
 
 export interface ExchangeFilter__Output {
@@ -21,4 +25,8 @@ export interface ExchangeFilter__Output {
   'audience': (string);
   'secret_name': (string);
   'route': (string);
+  'token_id': (string);
+  'peer': (string);
+  'run_id': (string);
+  'subject_prefix': (string);
 }
