@@ -30,6 +30,10 @@ export type BrokerErrorCode =
   | 'ERR_REQUEST_TOO_LARGE'
   | 'ERR_NOT_FOUND'
   | 'ERR_FAILED_PRECONDITION'
+  // agent guardrails: a token's max_uses spent, an identity over its rate, a blocked subject
+  | 'ERR_BUDGET_EXHAUSTED'
+  | 'ERR_RATE_LIMITED'
+  | 'ERR_SUBJECT_BLOCKED'
   // the caller went away before the answer
   | 'ERR_CANCELLED'
   | 'ERR_WATCHER_TOO_SLOW'
@@ -83,6 +87,9 @@ const CALLER_FAULTS: ReadonlySet<BrokerErrorCode> = new Set<BrokerErrorCode>([
   'ERR_NOT_FOUND',
   'ERR_CANCELLED',
   'ERR_WATCHER_TOO_SLOW',
+  'ERR_BUDGET_EXHAUSTED',
+  'ERR_RATE_LIMITED',
+  'ERR_SUBJECT_BLOCKED',
 ])
 
 export function isCallerFault(code: BrokerErrorCode): boolean {

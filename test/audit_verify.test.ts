@@ -442,8 +442,9 @@ describe('verifyChain on a keybroker 0.1 file', () => {
     const storage = await openSqliteStorage({ driver: 'sqlite', path, busyTimeoutMs: 2000 })
     try {
       expect(await storage.schema()).to.deep.equal({ version: 1, minBinary: '0.1.0' })
-      expect(await storage.migrate('0.2.0')).to.deep.equal([2])
-      expect((await storage.schema()).version).to.equal(2)
+      // 2 is form v2; 3 (guardrails) only adds tables
+      expect(await storage.migrate('0.2.0')).to.deep.equal([2, 3])
+      expect((await storage.schema()).version).to.equal(3)
 
       const migrated = await storage.reader.chainRows('', 0, 10)
       expect(migrated.map((r) => [r.seq, r.form, r.hash])).to.deep.equal(

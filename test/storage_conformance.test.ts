@@ -6,6 +6,7 @@ import type { Storage } from '../src/storage/ports.js'
 import { openPostgresStorage } from '../src/storage/postgres/index.js'
 import { createTestDatabase } from './fixtures/postgres.js'
 import { chainConformance } from './storage_conformance/chains.js'
+import { guardrailsConformance } from './storage_conformance/guardrails.js'
 import type { HarnessFactory } from './storage_conformance/harness.js'
 import { readerConformance } from './storage_conformance/reader.js'
 import { stateConformance } from './storage_conformance/state.js'
@@ -18,6 +19,7 @@ function conformance(factory: HarnessFactory): void {
   chainConformance(factory)
   readerConformance(factory)
   stateConformance(factory)
+  guardrailsConformance(factory)
 }
 
 const postgres: HarnessFactory = async (ctx) => {

@@ -19,6 +19,9 @@ import type { RevokeTokensRequest as _keybroker_v1_RevokeTokensRequest, RevokeTo
 import type { RevokeTokensResponse as _keybroker_v1_RevokeTokensResponse, RevokeTokensResponse__Output as _keybroker_v1_RevokeTokensResponse__Output } from './keybroker/v1/RevokeTokensResponse.js';
 import type { RotateSigningKeyRequest as _keybroker_v1_RotateSigningKeyRequest, RotateSigningKeyRequest__Output as _keybroker_v1_RotateSigningKeyRequest__Output } from './keybroker/v1/RotateSigningKeyRequest.js';
 import type { RotateSigningKeyResponse as _keybroker_v1_RotateSigningKeyResponse, RotateSigningKeyResponse__Output as _keybroker_v1_RotateSigningKeyResponse__Output } from './keybroker/v1/RotateSigningKeyResponse.js';
+import type { TaskContext as _keybroker_v1_TaskContext, TaskContext__Output as _keybroker_v1_TaskContext__Output } from './keybroker/v1/TaskContext.js';
+import type { UnblockSubjectRequest as _keybroker_v1_UnblockSubjectRequest, UnblockSubjectRequest__Output as _keybroker_v1_UnblockSubjectRequest__Output } from './keybroker/v1/UnblockSubjectRequest.js';
+import type { UnblockSubjectResponse as _keybroker_v1_UnblockSubjectResponse, UnblockSubjectResponse__Output as _keybroker_v1_UnblockSubjectResponse__Output } from './keybroker/v1/UnblockSubjectResponse.js';
 import type { VerifyAuditLogRequest as _keybroker_v1_VerifyAuditLogRequest, VerifyAuditLogRequest__Output as _keybroker_v1_VerifyAuditLogRequest__Output } from './keybroker/v1/VerifyAuditLogRequest.js';
 import type { VerifyAuditLogResponse as _keybroker_v1_VerifyAuditLogResponse, VerifyAuditLogResponse__Output as _keybroker_v1_VerifyAuditLogResponse__Output } from './keybroker/v1/VerifyAuditLogResponse.js';
 import type { WatchExchangesRequest as _keybroker_v1_WatchExchangesRequest, WatchExchangesRequest__Output as _keybroker_v1_WatchExchangesRequest__Output } from './keybroker/v1/WatchExchangesRequest.js';
@@ -51,6 +54,9 @@ export interface ProtoGrpcType {
       RevokeTokensResponse: MessageTypeDefinition<_keybroker_v1_RevokeTokensResponse, _keybroker_v1_RevokeTokensResponse__Output>
       RotateSigningKeyRequest: MessageTypeDefinition<_keybroker_v1_RotateSigningKeyRequest, _keybroker_v1_RotateSigningKeyRequest__Output>
       RotateSigningKeyResponse: MessageTypeDefinition<_keybroker_v1_RotateSigningKeyResponse, _keybroker_v1_RotateSigningKeyResponse__Output>
+      TaskContext: MessageTypeDefinition<_keybroker_v1_TaskContext, _keybroker_v1_TaskContext__Output>
+      UnblockSubjectRequest: MessageTypeDefinition<_keybroker_v1_UnblockSubjectRequest, _keybroker_v1_UnblockSubjectRequest__Output>
+      UnblockSubjectResponse: MessageTypeDefinition<_keybroker_v1_UnblockSubjectResponse, _keybroker_v1_UnblockSubjectResponse__Output>
       VerifyAuditLogRequest: MessageTypeDefinition<_keybroker_v1_VerifyAuditLogRequest, _keybroker_v1_VerifyAuditLogRequest__Output>
       VerifyAuditLogResponse: MessageTypeDefinition<_keybroker_v1_VerifyAuditLogResponse, _keybroker_v1_VerifyAuditLogResponse__Output>
       WatchExchangesRequest: MessageTypeDefinition<_keybroker_v1_WatchExchangesRequest, _keybroker_v1_WatchExchangesRequest__Output>

@@ -24,6 +24,15 @@ export interface AccessTokenClaims {
   kb_ancestors?: string[]
   /** Who vouched for `sub`: the SPIFFE trust domain (mTLS) or the workload token's `iss` (OIDC). */
   kb_idp?: string
+  /** The agent run the token is for. */
+  kb_task?: { run_id?: string; tool_call_id?: string }
+  /** The grant that allowed it (a token whose grant was removed is refused at the proxy). */
+  kb_grant?: string
+  /**
+   * Tokens whose usage counters a proxy request spends: budgeted ancestors, root first, then this
+   * token when it has a budget of its own (`max_uses`). Absent: no budget anywhere up the chain.
+   */
+  kb_budget?: string[]
 }
 
 export interface MintInput {
@@ -38,6 +47,12 @@ export interface MintInput {
   act?: ActorClaim
   ancestors?: string[]
   identityIssuer?: string
+  task?: { run_id?: string; tool_call_id?: string }
+  grant?: string
+  /** Budgeted ancestors (from the parent's kb_budget). */
+  budgetAncestors?: string[]
+  /** This token has a usage counter of its own. */
+  ownBudget?: boolean
 }
 
 export interface MintedToken {
@@ -111,6 +126,10 @@ export function mintAccessToken(key: SigningKey, input: MintInput): MintedToken 
   if (input.act) claims.act = input.act
   if (input.ancestors && input.ancestors.length > 0) claims.kb_ancestors = input.ancestors
   if (input.identityIssuer) claims.kb_idp = input.identityIssuer
+  if (input.task) claims.kb_task = input.task
+  if (input.grant) claims.kb_grant = input.grant
+  const budget = [...(input.budgetAncestors ?? []), ...(input.ownBudget ? [claims.jti] : [])]
+  if (budget.length > 0) claims.kb_budget = budget
   const signingInput = `${encodedHeader(key)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`
   const signature = signWith(key, Buffer.from(signingInput))
   return { token: `${signingInput}.${signature.toString('base64url')}`, claims, kid: key.kid }

@@ -21,6 +21,10 @@ export interface TokenDecision {
   /** True when the requested ttl was above max_ttl and was cut down. */
   capped: boolean
   delegation: GrantConfig['delegation']
+  /** The grant's `tokens[].max_uses` for this audience (undefined: no cap). */
+  maxUses?: number
+  /** `tokens[].require_task`: the request must name a task.run_id. */
+  requireTask: boolean
 }
 
 /** What DelegateToken knows about a verified parent token. */
@@ -56,6 +60,9 @@ export interface DelegationDecision {
   capped: boolean
   /** Nested `act` levels of the child. */
   depth: number
+  /** The grant's `tokens[].max_uses` for the parent's audience (undefined: no cap). */
+  maxUses?: number
+  requireTask: boolean
 }
 
 interface CompiledGrant {
@@ -106,6 +113,11 @@ export class Policy {
       }
       return compiled
     })
+  }
+
+  /** The grant named `name`, when the config still has it. */
+  grant(name: string): GrantConfig | undefined {
+    return this.grants.find((g) => g.config.name === name)?.config
   }
 
   /** Grants that match this identity, in config order (the first is preferred). */
@@ -167,6 +179,8 @@ export class Policy {
       ttlSeconds,
       capped: wanted > token.max_ttl,
       delegation: grant.delegation,
+      ...(token.max_uses !== undefined ? { maxUses: token.max_uses } : {}),
+      requireTask: token.require_task,
     }
   }
 
@@ -259,6 +273,8 @@ export class Policy {
       ttlSeconds: Math.min(wanted, ceiling),
       capped: wanted > ceiling,
       depth,
+      ...(token.max_uses !== undefined ? { maxUses: token.max_uses } : {}),
+      requireTask: token.require_task,
     }
   }
 

@@ -111,8 +111,15 @@ export function adminService(deps: AdminServiceDeps): AdminService {
         tokenId: req.token_id,
         subject: req.subject,
         reason: req.reason,
+        block: req.block,
       })
       return { revoked: result.revoked, token_ids: result.tokenIds, exchange_id: result.exchangeId }
+    }, onUnexpected),
+
+    UnblockSubject: unary(async (call) => {
+      const req = call.request
+      const result = await admin.unblockSubject(creds(call), { subject: req.subject, reason: req.reason })
+      return { unblocked: result.unblocked, exchange_id: result.exchangeId }
     }, onUnexpected),
 
     VerifyAuditLog: unary(async (call) => {

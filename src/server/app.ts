@@ -6,6 +6,7 @@ import { AuditQuery as AuditQueryImpl } from '../audit/query.js'
 import { type Clock, systemClock } from '../clock.js'
 import type { BrokerConfig } from '../config/index.js'
 import { Exchange, type ExchangeEvent, type ProxySecretSource } from '../exchange/index.js'
+import { Guardrails } from '../guardrails/guardrails.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
 import { WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
@@ -58,6 +59,8 @@ export interface RunningBroker {
   log: AuditLogView
   keys: SigningKeys
   revocations: RevocationList
+  /** Subject blocks, rate limits, refusal folding (agent guardrails). */
+  guardrails: Guardrails
   readiness: Readiness
   /**
    * Re-read and validate the config file; when valid, swap in its policy (grants, admins) for the next
@@ -106,6 +109,14 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     await keys.init()
     const revocations = new RevocationList(storage.revocations, clock)
     await revocations.refresh()
+    const guardrails = new Guardrails({
+      now: () => clock.now(),
+      storage,
+      append: (record) => audit.append(record),
+      onSuppressed: (n) => metrics.authFailuresSuppressed.inc(n),
+      onSummaryWriteFailed: (err) => logger.error({ err }, 'could not write a refusal summary row'),
+    })
+    await guardrails.blocks.refresh()
     const query = new AuditQueryImpl(storage.reader, pageTokenKey(kek))
     const retention = new AuditRetention(storage.reader, storage.pruner, {
       clock,
@@ -154,7 +165,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       issuer: () => config.issuer,
       policy: () => live.policy,
       keys,
-      audit: { append: (record) => metrics.timeAuditWrite(audit.append(record)) },
+      audit: { append: (record, effects) => metrics.timeAuditWrite(audit.append(record, effects)) },
+      guardrails,
       certificates: new CertificateIdentityCache(),
       workloadTokens: () => workloadTokens,
       revocations,
@@ -223,14 +235,17 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         grpcAddress.port,
         tlsMaterial,
         (failure) => {
-          // A handshake that never became a call: still an exchange attempt worth an audit row.
+          // A handshake that never became a call: still an exchange attempt worth an audit row
+          // (past 20 a minute from one address, counted into a summary row instead).
+          const record = {
+            kind: 'auth_failure' as const,
+            decision: 'deny' as const,
+            peer: failure.peer,
+            reason: `TLS handshake failed: ${failure.reason}`,
+          }
+          if (guardrails.fold(record, 'ERR_CERTIFICATE_INVALID')) return
           audit
-            .append({
-              kind: 'auth_failure',
-              decision: 'deny',
-              peer: failure.peer,
-              reason: `TLS handshake failed: ${failure.reason}`,
-            })
+            .append(record)
             .catch((err) => logger.error({ err }, 'could not audit a TLS handshake failure'))
         },
         guard('grpc'),
@@ -316,10 +331,11 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       if (event.kid) keys.reload().catch((err) => logger.error({ err }, 'signing key reload failed'))
     })
     const timers = [
-      setInterval(
-        () => revocations.refresh().catch((err) => logger.error({ err }, 'revocation list refresh failed')),
-        REVOCATION_POLL_MS,
-      ),
+      setInterval(() => {
+        revocations.refresh().catch((err) => logger.error({ err }, 'revocation list refresh failed'))
+        guardrails.blocks.refresh().catch((err) => logger.error({ err }, 'subject block refresh failed'))
+        guardrails.tick()
+      }, REVOCATION_POLL_MS),
       setInterval(() => {
         keys.reload().catch((err) => logger.error({ err }, 'signing key reload failed'))
         // the CLI and other replicas revoke too; pick their rows up
@@ -413,6 +429,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         })
         grpcListener?.destroy()
         await httpListener.close()
+        await guardrails.flush()
         await upstreams.close()
         readiness.stop()
         await workloadTokens?.close()
@@ -433,6 +450,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       log: auditLogView(storage),
       keys,
       revocations,
+      guardrails,
       readiness,
       reload,
       reloadTls: () => reloadTls('api'),

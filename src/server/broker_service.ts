@@ -33,6 +33,8 @@ export function toServiceError(err: unknown, onUnexpected?: (err: unknown) => vo
   const metadata = new grpc.Metadata()
   metadata.set('keybroker-error-code', error.code)
   if (err instanceof RecordedError && err.exchangeId) metadata.set('keybroker-exchange-id', err.exchangeId)
+  if (err instanceof RecordedError && err.retryAfterMs !== undefined)
+    metadata.set('retry-after', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))))
   return Object.assign(new Error(error.message), {
     code: GRPC_STATUS[error.code],
     details: error.message,
@@ -62,6 +64,7 @@ function tokenResponse(issued: IssuedToken): IssueTokenResponse {
     audience: issued.audience,
     token_id: issued.tokenId,
     exchange_id: issued.exchangeId,
+    max_uses: issued.maxUses,
   }
 }
 
@@ -87,6 +90,8 @@ export function brokerHandlers(deps: BrokerServiceDeps): Omit<BrokerHandlers, 'W
           scopes: req.scopes ?? [],
           ttlSeconds: req.ttl_seconds ?? 0,
           bindToCertificate: req.bind_to_certificate ?? false,
+          task: req.task,
+          maxUses: req.max_uses ?? 0,
         }),
       )
     }, onUnexpected),
@@ -99,6 +104,8 @@ export function brokerHandlers(deps: BrokerServiceDeps): Omit<BrokerHandlers, 'W
           ttlSeconds: req.ttl_seconds ?? 0,
           actor: req.actor ?? '',
           audience: req.audience ?? '',
+          task: req.task,
+          maxUses: req.max_uses ?? 0,
         }),
       )
     }, onUnexpected),

@@ -2,6 +2,7 @@ import type { PostgresStorageOptions } from '../options.js'
 import type { SchemaState, Storage } from '../ports.js'
 import { PgChainStore } from './chain_store.js'
 import { resolveTarget } from './connection.js'
+import { PgSubjectBlockRows, PgUsageRows } from './guardrails.js'
 import { PgKeyRows } from './keys.js'
 import { PgChainLeases } from './leases.js'
 import { PgMetaRows } from './meta.js'
@@ -47,6 +48,8 @@ class PostgresStorage implements Storage {
   readonly keys: PgKeyRows
   readonly revocations: PgRevocationRows
   readonly meta: PgMetaRows
+  readonly usage: PgUsageRows
+  readonly blocks: PgSubjectBlockRows
   readonly #session: PgSession
 
   constructor(session: PgSession) {
@@ -59,6 +62,8 @@ class PostgresStorage implements Storage {
     this.keys = new PgKeyRows(session)
     this.revocations = new PgRevocationRows(session)
     this.meta = new PgMetaRows(session)
+    this.usage = new PgUsageRows(session)
+    this.blocks = new PgSubjectBlockRows(session)
   }
 
   schema(): Promise<SchemaState> {

@@ -41,6 +41,8 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     keys: writes.keys,
     revocations: writes.revocations,
     meta: writes.meta,
+    usage: writes.usage,
+    blocks: writes.blocks,
     async schema(): Promise<SchemaState> {
       return readSchemaState(db)
     },
