@@ -39,6 +39,11 @@ export type BrokerErrorCode =
   // WaitForApproval by someone other than the requester; a decision by someone not among the approvers
   | 'ERR_NOT_REQUESTER'
   | 'ERR_NOT_APPROVER'
+
+  // agent guardrails: a token's max_uses spent, an identity over its rate, a blocked subject
+  | 'ERR_BUDGET_EXHAUSTED'
+  | 'ERR_RATE_LIMITED'
+  | 'ERR_SUBJECT_BLOCKED'
   // the caller went away before the answer
   | 'ERR_CANCELLED'
   | 'ERR_WATCHER_TOO_SLOW'
@@ -96,6 +101,10 @@ const CALLER_FAULTS: ReadonlySet<BrokerErrorCode> = new Set<BrokerErrorCode>([
   'ERR_TOO_MANY_APPROVALS',
   'ERR_NOT_REQUESTER',
   'ERR_NOT_APPROVER',
+
+  'ERR_BUDGET_EXHAUSTED',
+  'ERR_RATE_LIMITED',
+  'ERR_SUBJECT_BLOCKED',
 ])
 
 export function isCallerFault(code: BrokerErrorCode): boolean {

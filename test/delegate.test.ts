@@ -163,7 +163,7 @@ describe('DelegateToken', () => {
 
   it('refuses a revoked parent (UNAUTHENTICATED)', async () => {
     const parent = await parentToken()
-    t.broker.revocations.revoke([{ jti: parent.tokenId, expiresAt: parent.expiresAt }])
+    await t.broker.revocations.revoke([{ jti: parent.tokenId, expiresAt: parent.expiresAt }])
     const err = await refusal(runtime.delegate(parent.token, { actor: 'sub' }))
     expect(err.grpcCode).to.equal(status.UNAUTHENTICATED)
     expect(err.code).to.equal('ERR_TOKEN_REVOKED')
@@ -258,7 +258,7 @@ describe('DelegateToken', () => {
     const parent = await parentToken()
     const child = await runtime.delegate(parent.token, { actor: 'a1' })
     const grandchild = await runtime.delegate(child.token, { actor: 'a2', ttlSeconds: 30 })
-    t.broker.revocations.revoke([{ jti: parent.tokenId, expiresAt: parent.expiresAt }])
+    await t.broker.revocations.revoke([{ jti: parent.tokenId, expiresAt: parent.expiresAt }])
 
     // DelegateToken: neither descendant can be delegated further.
     for (const token of [child, grandchild]) {

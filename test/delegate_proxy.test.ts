@@ -108,7 +108,7 @@ grants:
     expect(JSON.parse(post.text)).to.include({ error: 'scope_not_granted' })
     expect((await callProxy(parent.token, 'POST', '/v1/charges')).status).to.equal(200)
 
-    t.broker.revocations.revoke([{ jti: parent.tokenId, expiresAt: parent.expiresAt, reason: 'test' }])
+    await t.broker.revocations.revoke([{ jti: parent.tokenId, expiresAt: parent.expiresAt, reason: 'test' }])
     const seenAtRevocation = upstream.received.length
     const refused = await callProxy(child.token, 'GET', '/v1/charges')
     expect(refused.status).to.equal(401)

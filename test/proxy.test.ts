@@ -298,7 +298,7 @@ routes:
 
     it('revoked token → 401', async () => {
       const { token, token_id, expires_at } = await issue('proxy:echo')
-      t.broker.revocations.revoke([{ jti: token_id, expiresAt: expires_at }])
+      await t.broker.revocations.revoke([{ jti: token_id, expiresAt: expires_at }])
       const { body } = await expectRefused('/proxy/echo/v1/charges', { token }, 401, 'token_revoked')
       expect(body.message).to.equal(`token ${token_id} has been revoked`)
     })

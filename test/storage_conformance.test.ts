@@ -7,6 +7,7 @@ import { openPostgresStorage } from '../src/storage/postgres/index.js'
 import { createTestDatabase } from './fixtures/postgres.js'
 import { approvalsConformance } from './storage_conformance/approvals_alerts.js'
 import { chainConformance } from './storage_conformance/chains.js'
+import { guardrailsConformance } from './storage_conformance/guardrails.js'
 import type { HarnessFactory } from './storage_conformance/harness.js'
 import { readerConformance } from './storage_conformance/reader.js'
 import { stateConformance } from './storage_conformance/state.js'
@@ -20,6 +21,8 @@ function conformance(factory: HarnessFactory): void {
   readerConformance(factory)
   stateConformance(factory)
   approvalsConformance(factory)
+
+  guardrailsConformance(factory)
 }
 
 const postgres: HarnessFactory = async (ctx) => {

@@ -1,6 +1,12 @@
 import { type Clock, systemClock } from '../clock.js'
 import { BrokerError } from '../errors.js'
-import { type ChainLink, type ChainStore, type ExchangeRow, StorageError } from '../storage/ports.js'
+import {
+  type ChainLink,
+  type ChainStore,
+  type CommitEffects,
+  type ExchangeRow,
+  StorageError,
+} from '../storage/ports.js'
 import { CANONICAL_FORM, rowHash } from './canonical.js'
 import { boundedText, normalizeDetail, wholeNumber } from './lib/normalize.js'
 import { monotonicUlid } from './lib/ulid.js'
@@ -28,13 +34,18 @@ export interface AppendHealth {
   inFlightSince?: number
 }
 
+/** A committed row, and what its guardrail effects reported (the budget left after a spend). */
+export type AppendedExchange = StoredExchange & { remaining?: number }
+
 interface PendingAppend {
   row: ExchangeRow
   detail: StoredExchange['detail']
+  /** committed alone, in the same transaction as the row */
+  effects?: CommitEffects
   /** monotonic ms by which it must be committed */
   deadline: number
   settled: boolean
-  resolve: (row: StoredExchange) => void
+  resolve: (row: AppendedExchange) => void
   reject: (err: BrokerError) => void
 }
 
@@ -81,12 +92,17 @@ export class ChainAppender {
   /**
    * Record one exchange. Resolves with the committed row; rejects with ERR_AUDIT_UNAVAILABLE when
    * the log cannot be written in time (the caller must then refuse the exchange).
+   *
+   * With `effects` (a usage budget created or spent) the row is committed in a batch of its own,
+   * in one transaction with the effect; a spent budget rejects with ERR_BUDGET_EXHAUSTED and
+   * writes nothing.
    */
-  append(record: ExchangeRecord): Promise<StoredExchange> {
+  append(record: ExchangeRecord, effects?: CommitEffects): Promise<AppendedExchange> {
     if (this.#closed) return Promise.reject(unavailable('the audit log is closed'))
     let entry!: PendingAppend
-    const committed = new Promise<StoredExchange>((resolve, reject) => {
+    const committed = new Promise<AppendedExchange>((resolve, reject) => {
       entry = { row: undefined!, detail: null, deadline: 0, settled: false, resolve, reject }
+      if (effects) entry.effects = effects
     })
     try {
       this.#normalize(record, entry)
@@ -172,7 +188,7 @@ export class ChainAppender {
     // entries already refused at their deadline are not written
     this.#pending = this.#pending.filter((e) => !e.settled)
     if (this.#pending.length === 0) return
-    const batch = this.#pending.splice(0, this.#maxBatch)
+    const batch = this.#pending.splice(0, this.#batchLength())
     this.#inFlight = batch
     this.health.inFlightSince ??= this.#clock.now()
     void this.#commit(batch).finally(() => {
@@ -180,6 +196,13 @@ export class ChainAppender {
       this.health.inFlightSince = undefined
       this.#flush()
     })
+  }
+
+  /** Up to maxBatch plain appends; an append with effects goes alone. */
+  #batchLength(): number {
+    if (this.#pending[0]!.effects) return 1
+    const withEffects = this.#pending.findIndex((e, i) => i < this.#maxBatch && e.effects !== undefined)
+    return withEffects < 0 ? this.#maxBatch : withEffects
   }
 
   async #commit(batch: PendingAppend[]): Promise<void> {
@@ -190,14 +213,22 @@ export class ChainAppender {
         this.#head ??= await this.#chains.readHead(this.nodeId)
         const head = this.#head
         const rows = this.#chain(batch, head)
-        await this.#chains.commit(this.nodeId, head, rows, remaining())
+        const result = await this.#chains.commit(this.nodeId, head, rows, remaining(), batch[0]!.effects)
         this.#head = { seq: rows[rows.length - 1]!.seq, hash: rows[rows.length - 1]!.hash }
         this.health.lastOkAt = this.#clock.now()
         this.health.lastError = undefined
-        this.#settleCommitted(batch, rows)
+        this.#settleCommitted(batch, rows, result?.remaining)
         return
       } catch (err) {
         const failure = asStorageError(err)
+        if (failure.code === 'BUDGET_EXHAUSTED') {
+          // the database answered: the head did not move and the log is healthy
+          this.#reject(
+            batch[0]!,
+            new BrokerError('ERR_BUDGET_EXHAUSTED', failure.message, { cause: failure }),
+          )
+          return
+        }
         if (failure.code === 'HEAD_MOVED' || failure.outcomeUnknown) this.#head = undefined
         if (failure.code === 'HEAD_MOVED' && attempt === 0) continue // re-read the head and chain again
         if (failure.code === 'DUPLICATE_ID' && batch.length > 1) {
@@ -227,7 +258,7 @@ export class ChainAppender {
     })
   }
 
-  #settleCommitted(batch: PendingAppend[], rows: ExchangeRow[]): void {
+  #settleCommitted(batch: PendingAppend[], rows: ExchangeRow[], remaining?: number): void {
     const stored: StoredExchange[] = []
     batch.forEach((entry, i) => {
       const { form: _form, detail: _detail, ...row } = rows[i]!
@@ -235,7 +266,7 @@ export class ChainAppender {
       stored.push(out)
       if (!entry.settled) {
         entry.settled = true
-        entry.resolve(out)
+        entry.resolve(remaining === undefined ? out : { ...out, remaining })
       }
     })
     for (const listener of this.#listeners) {

@@ -3,7 +3,7 @@ import { hostname } from 'node:os'
 import { ChainAppender } from '../audit/index.js'
 import { loadConfig } from '../config/index.js'
 import { storageOptions } from '../server/storage_wiring.js'
-import { BINARY_VERSION, incompatibility, MIGRATIONS } from '../storage/migrations.js'
+import { BINARY_VERSION, incompatibility } from '../storage/migrations.js'
 import { openStorage } from '../storage/open.js'
 import type { Storage } from '../storage/ports.js'
 import { CliExit } from './common.js'
@@ -33,7 +33,8 @@ export async function openCliStorage(opts: StorageFlags): Promise<Storage> {
     const schema = await storage.schema()
     const refusal = incompatibility(schema)
     if (refusal) throw new CliExit(refusal)
-    if (schema.version < MIGRATIONS[MIGRATIONS.length - 1]!.version) await storage.migrate(BINARY_VERSION)
+    // idempotent, and it also fills a gap (a migration numbered below one already applied)
+    await storage.migrate(BINARY_VERSION)
     return storage
   } catch (err) {
     await storage.close().catch(() => {})

@@ -70,6 +70,25 @@ export interface TokenRequest {
    * with ERR_APPROVAL_PENDING. Such a token is never cached nor refreshed by the SDK: each one is approved.
    */
   waitForApproval?: boolean
+
+  /** The agent run this token is for (claim `kb_task`; audit run_id / tool_call_id). Never cached. */
+  task?: TaskContext
+  /** Proxy requests the token may make (`proxy:` audiences; capped by the grant). Never cached. */
+  maxUses?: number
+}
+
+/**
+ * Which agent run (and tool call) a token is for; each field at most 128 printable characters.
+ *
+ * @example
+ * ```ts
+ * const task: TaskContext = { runId: 'run-2f9c', toolCallId: 'call-7', purpose: 'refund order 1234' }
+ * ```
+ */
+export interface TaskContext {
+  runId?: string
+  toolCallId?: string
+  purpose?: string
 }
 
 /**
@@ -89,6 +108,10 @@ export interface DelegateRequest {
   ttlSeconds?: number
   /** Another audience, only if the grant's `delegation.audiences` lists it (default: the parent's). */
   audience?: string
+  /** Another tool call in the parent's run (a different runId is refused). Default: the parent's. */
+  task?: TaskContext
+  /** At most what the parent has left. */
+  maxUses?: number
 }
 
 /**
@@ -219,6 +242,10 @@ export class BrokerClient {
     const bind = request.bindToCertificate ?? false
     if (request.waitForApproval)
       return this.approvedToken(request.audience, scopes, bind, request.ttlSeconds ?? 0)
+
+    // A task-bound or budgeted token belongs to one caller: never cached, never shared.
+    if (request.task !== undefined || request.maxUses !== undefined)
+      return this.#uncachedToken(request, scopes, bind)
     // The requested ttl is part of the key: a caller asking for a 2-minute token must not be handed a
     // cached 15-minute one.
     const key = JSON.stringify([request.audience, scopes, bind, request.ttlSeconds ?? 0])
@@ -231,6 +258,19 @@ export class BrokerClient {
           bind_to_certificate: bind,
         }),
       ),
+    )
+  }
+
+  async #uncachedToken(request: TokenRequest, scopes: string[], bind: boolean): Promise<BrokerToken> {
+    return toToken(
+      await this.call<IssueTokenResponse__Output>('IssueToken', {
+        audience: request.audience,
+        scopes,
+        ttl_seconds: request.ttlSeconds ?? 0,
+        bind_to_certificate: bind,
+        task: wireTask(request.task),
+        max_uses: wireMaxUses(request.maxUses),
+      }),
     )
   }
 
@@ -256,6 +296,8 @@ export class BrokerClient {
         ttl_seconds: request.ttlSeconds ?? 0,
         actor: request.actor,
         audience: request.audience ?? '',
+        task: wireTask(request.task),
+        max_uses: wireMaxUses(request.maxUses),
       }),
     )
   }
@@ -468,5 +510,19 @@ function toToken(res: IssueTokenResponse__Output): BrokerToken {
     audience: res.audience,
     tokenId: res.token_id,
     exchangeId: res.exchange_id,
+    maxUses: res.max_uses ?? 0,
   })
+}
+
+function wireTask(task: TaskContext | undefined) {
+  if (!task) return undefined
+  return { run_id: task.runId ?? '', tool_call_id: task.toolCallId ?? '', purpose: task.purpose ?? '' }
+}
+
+/** A negative or fractional budget would arrive at the broker as something else entirely: refuse it here. */
+function wireMaxUses(maxUses: number | undefined): number {
+  if (maxUses === undefined) return 0
+  if (!Number.isInteger(maxUses) || maxUses < 0 || maxUses > 0xffffffff)
+    throw configError(`maxUses must be a whole number ≥ 0 (got ${maxUses})`)
+  return maxUses
 }

@@ -60,6 +60,54 @@ export class BrokerError extends Error {
   }
 }
 
+/**
+ * The broker refused the call because the caller is over its grant's `rate_limit`
+ * (`ERR_RATE_LIMITED`, RESOURCE_EXHAUSTED). The SDK already waited and retried once when the
+ * broker's `retry-after` fitted in the call's deadline; this surfaces when it did not.
+ *
+ * @example
+ * ```ts
+ * import { RateLimitedError } from 'keybroker/client'
+ * try {
+ *   await broker.token({ audience: 'search-api' })
+ * } catch (err) {
+ *   if (err instanceof RateLimitedError) await new Promise((r) => setTimeout(r, err.retryAfterMs))
+ *   else throw err
+ * }
+ * ```
+ */
+export class RateLimitedError extends BrokerError {
+  /** How long the broker asked the caller to wait (its `retry-after` trailer, in ms). */
+  readonly retryAfterMs: number
+  constructor(message: string, retryAfterMs: number, options?: { cause?: unknown; exchangeId?: string }) {
+    super('ERR_RATE_LIMITED', grpc.status.RESOURCE_EXHAUSTED, message, options)
+    this.name = 'RateLimitedError'
+    this.retryAfterMs = retryAfterMs
+  }
+}
+
+/**
+ * A token's `max_uses` budget (or an ancestor's) is spent (`ERR_BUDGET_EXHAUSTED`). Never retried:
+ * waiting does not bring uses back; ask for a new token if policy allows.
+ *
+ * @example
+ * ```ts
+ * import { BudgetExhaustedError } from 'keybroker/client'
+ * try {
+ *   await broker.delegate(parent.token, { actor: 'sub-agent', maxUses: 5 })
+ * } catch (err) {
+ *   if (err instanceof BudgetExhaustedError) console.error('the parent token has no use left')
+ *   else throw err
+ * }
+ * ```
+ */
+export class BudgetExhaustedError extends BrokerError {
+  constructor(message: string, options?: { cause?: unknown; exchangeId?: string }) {
+    super('ERR_BUDGET_EXHAUSTED', grpc.status.RESOURCE_EXHAUSTED, message, options)
+    this.name = 'BudgetExhaustedError'
+  }
+}
+
 /** A gRPC ServiceError → BrokerError, keeping the broker's code and message. */
 export function fromServiceError(err: grpc.ServiceError): BrokerError {
   const trailer = (key: string) => {
@@ -71,10 +119,18 @@ export function fromServiceError(err: grpc.ServiceError): BrokerError {
     (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED
       ? 'ERR_UNREACHABLE'
       : 'ERR_TRANSPORT')
-  return new BrokerError(code, err.code, err.details || err.message, {
-    cause: err,
-    exchangeId: trailer('keybroker-exchange-id'),
-  })
+  const options = { cause: err, exchangeId: trailer('keybroker-exchange-id') }
+  const message = err.details || err.message
+  if (code === 'ERR_RATE_LIMITED') {
+    const seconds = Number(trailer('retry-after'))
+    return new RateLimitedError(
+      message,
+      Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000,
+      options,
+    )
+  }
+  if (code === 'ERR_BUDGET_EXHAUSTED') return new BudgetExhaustedError(message, options)
+  return new BrokerError(code, err.code, message, options)
 }
 
 /** An SDK-side problem with options or files: no call was made. */

@@ -7,8 +7,9 @@ export {
   type BrokerClientOptions,
   type BrokerSecret,
   type DelegateRequest,
+  type TaskContext,
   type TokenRequest,
   type WhoAmI,
 } from './broker_client.js'
-export { BrokerError, type BrokerErrorCode } from './errors.js'
+export { BrokerError, type BrokerErrorCode, BudgetExhaustedError, RateLimitedError } from './errors.js'
 export type { BrokerToken } from './token_cache.js'

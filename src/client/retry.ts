@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { status } from '@grpc/grpc-js'
-import { BrokerError } from './errors.js'
+import { BrokerError, RateLimitedError } from './errors.js'
 
 export interface RetryPolicy {
   /** Total time one call may take, every attempt and pause included. */
@@ -21,6 +21,7 @@ export async function withRetries<T>(
 ): Promise<T> {
   const deadline = policy.now() + policy.deadlineMs
   let unavailable: BrokerError | undefined
+  let rateLimited = false
   for (let n = 0; ; n++) {
     try {
       return await attempt(deadline)
@@ -28,6 +29,13 @@ export async function withRetries<T>(
       if (!(err instanceof BrokerError)) throw err
       // The deadline ran out inside an attempt after the broker was already unreachable: say so.
       if (err.grpcCode === status.DEADLINE_EXCEEDED && unavailable) throw gaveUp(unavailable, policy)
+      // Over a rate limit: wait what the broker asked, once, when that fits in the deadline.
+      // (A spent budget is RESOURCE_EXHAUSTED too, and is never retried.)
+      if (err instanceof RateLimitedError && !rateLimited && policy.now() + err.retryAfterMs < deadline) {
+        rateLimited = true
+        await sleep(err.retryAfterMs, undefined, { ref: false })
+        continue
+      }
       if (err.grpcCode !== status.UNAVAILABLE) throw err
       unavailable = err
       const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** n)

@@ -18,6 +18,8 @@ export interface BrokerToken {
   readonly tokenId: string
   /** Id of the broker's audit row for this exchange. */
   readonly exchangeId: string
+  /** Proxy requests this token may make (its `max_uses` budget after the grant's cap); 0 = unlimited. */
+  readonly maxUses?: number
 }
 
 interface Entry {

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { parseRate } from '../guardrails/rate.js'
 import { DEFAULT_ALGORITHMS, WORKLOAD_TOKEN_ALGORITHMS } from '../identity/oidc/algorithms.js'
 import { CLAIM_TYPES, type ClaimMapping, parseClaimPath } from '../identity/oidc/claim_path.js'
 import { parseDuration } from './duration.js'
@@ -203,16 +204,50 @@ export const grantTokenSchema = z
     max_ttl: duration('1h'),
     /** A person must approve each request for this audience first (Broker.WaitForApproval). */
     approval: approvalSchema.optional(),
+
+    /** Proxy requests one token may make (proxy: audiences only); caps a request's max_uses; 1 = one-use tokens. */
+    max_uses: z.number().int().min(1).max(1_000_000_000).optional(),
+    /** Refuse a request that names no task.run_id (agent tokens must say which run they are for). */
+    require_task: z.boolean().default(false),
   })
   // Only a default_ttl the operator wrote can contradict max_ttl; the default follows max_ttl down.
   .superRefine((token, ctx) => {
     if (token.default_ttl !== undefined && token.default_ttl > token.max_ttl)
       ctx.addIssue({ code: 'custom', path: ['default_ttl'], message: 'is longer than max_ttl' })
+    if (token.max_uses !== undefined && !token.audience.startsWith('proxy:'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max_uses'],
+        message: `budgets are counted by the injection proxy only; audience "${token.audience}" is not proxy:<route>`,
+      })
   })
   .transform((token) => ({
     ...token,
     default_ttl: token.default_ttl ?? Math.min(DEFAULT_TOKEN_TTL_SECONDS, token.max_ttl),
   }))
+
+/** `60/m`, `600/minute`, `5/s`: events per period (s, m, h, d). */
+const rate = z.string().transform((text, ctx) => {
+  const parsed = parseRate(text)
+  if (!parsed) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${text}" is not a rate: write count/unit with unit s, m, h or d (e.g. 60/m)`,
+    })
+    return z.NEVER
+  }
+  return { ...parsed, text }
+})
+
+/** Token buckets per (issuer, subject), per replica: N replicas allow N× the rate. */
+export const rateLimitSchema = z.strictObject({
+  /** IssueToken and DelegateToken calls. */
+  issue: rate.optional(),
+  /** Requests through the injection proxy with this grant's tokens. */
+  proxy: rate.optional(),
+  /** Bucket size: calls allowed back to back (default: the rate's count). */
+  burst: z.number().int().min(1).max(1_000_000).optional(),
+})
 
 export const grantSchema = z.strictObject({
   /** Unique name, shown in WhoAmI and audit. */
@@ -244,6 +279,8 @@ export const grantSchema = z.strictObject({
   introspect: z
     .strictObject({ audiences: z.array(nonEmpty).min(1, 'list at least one audience') })
     .optional(),
+  /** Per-identity rate limits; when several matching grants set one, the strictest wins. */
+  rate_limit: rateLimitSchema.optional(),
 })
 
 const cacheOverrides = {

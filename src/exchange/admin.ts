@@ -46,6 +46,8 @@ export interface RevokeInput {
   tokenId?: string
   subject?: string
   reason?: string
+  /** With subject: also refuse new tokens to it until unblocked. */
+  block?: boolean
 }
 
 export interface RevokeResult {
@@ -139,6 +141,11 @@ export class AdminExchange {
     }
     let targets: IssuedTokenRecord[]
     try {
+      if (input.block && !input.subject)
+        throw new BrokerError(
+          'ERR_INVALID_ARGUMENT',
+          'block needs subject: a token id cannot be blocked, only a subject',
+        )
       targets = await findRevocationTargets(
         this.admin.query,
         input,
@@ -179,7 +186,65 @@ export class AdminExchange {
             ),
           )
     const recorded = await Promise.all(rows)
+    if (input.block) await this.#block(base, input, started)
     return { revoked: added, tokenIds: targets.map((t) => t.tokenId), exchangeId: recorded[0]!.id }
+  }
+
+  /** Lift a block: the subject may be issued tokens again. Audited as kind `block` (detail.action unblock). */
+  async unblockSubject(
+    creds: CallerCredentials,
+    input: { subject: string; reason?: string },
+  ): Promise<{ unblocked: boolean; exchangeId: string }> {
+    const { base: adminBase, started } = await this.authorize(creds, 'UnblockSubject')
+    const base: ExchangeRecord = {
+      ...adminBase,
+      kind: 'block',
+      reason: input.reason || undefined,
+      detail: { method: 'UnblockSubject', action: 'unblock', target_subject: input.subject.slice(0, 512) },
+    }
+    const guardrails = this.steps.deps.guardrails
+    let unblocked: boolean
+    try {
+      if (!input.subject)
+        throw new BrokerError('ERR_INVALID_ARGUMENT', 'subject is required: which subject to unblock')
+      if (!guardrails) throw new BrokerError('ERR_UNIMPLEMENTED', 'this broker has no subject blocks wired')
+      unblocked = await guardrails.blocks.unblock(input.subject)
+    } catch (err) {
+      throw await this.steps.refuse(base, err instanceof BrokerError ? err : unavailableStore(err), started)
+    }
+    const { id } = await this.steps.record({ ...base, detail: { ...base.detail, unblocked } }, started)
+    return { unblocked, exchangeId: id }
+  }
+
+  /** `revoke --subject S --block`: S gets no new token until unblocked (kind `block`, action block). */
+  async #block(revokeBase: ExchangeRecord, input: RevokeInput, started: bigint): Promise<void> {
+    const base: ExchangeRecord = {
+      ...revokeBase,
+      kind: 'block',
+      detail: {
+        method: 'RevokeTokens',
+        action: 'block',
+        target_subject: (input.subject ?? '').slice(0, 512),
+      },
+    }
+    const guardrails = this.steps.deps.guardrails
+    try {
+      if (!input.subject)
+        throw new BrokerError(
+          'ERR_INVALID_ARGUMENT',
+          'block needs subject: a token id cannot be blocked, only a subject',
+        )
+      if (!guardrails) throw new BrokerError('ERR_UNIMPLEMENTED', 'this broker has no subject blocks wired')
+      await guardrails.blocks.block({
+        subject: input.subject,
+        reason: input.reason || null,
+        blocked_by: revokeBase.subject ?? null,
+        blocked_at: this.steps.deps.clock.now(),
+      })
+    } catch (err) {
+      throw await this.steps.refuse(base, err instanceof BrokerError ? err : unavailableStore(err), started)
+    }
+    await this.steps.record(base, started)
   }
 
   async verifyAuditLog(creds: CallerCredentials): Promise<VerifyChainResult & { exchangeId: string }> {

@@ -1,4 +1,6 @@
 import { BrokerError, toBrokerError } from '../errors.js'
+import { childBudget, resolveMaxUses } from '../guardrails/budget.js'
+import { inheritTask, type RawTask, requireTask, taskClaim, validateTask } from '../guardrails/task.js'
 import type { CallerCredentials } from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
 import { tokenFingerprint } from '../identity/oidc.js'
@@ -26,6 +28,10 @@ export interface DelegateTokenInput {
    * issuers and its subject becomes `act.sub`; `actor` must then be empty.
    */
   actorToken?: string
+  /** Inherited from the parent unless set; a run_id other than the parent's is refused. */
+  task?: RawTask | null
+  /** At most what the parent has left; 0 / absent = the grant's max_uses. */
+  maxUses?: number
 }
 
 /**
@@ -57,9 +63,19 @@ export async function delegateToken(
   if (input.parentToken.length > 0) base.detail!.parent_fingerprint = tokenFingerprint(input.parentToken)
   let minted: MintedToken
   let scopes: string[]
+  let budget = { maxUses: 0, ownUses: 0 }
   try {
+    const requestedTask = validateTask(input.task)
     const parent = await verifyParent(steps, identity, input.parentToken)
     base.detail = { ...base.detail, parent_jti: parent.jti }
+    const task = inheritTask(parent.kb_task, requestedTask)
+    if (task) {
+      base.run_id = task.runId
+      base.tool_call_id = task.toolCallId
+      if (task.purpose) base.detail = { ...base.detail, purpose: task.purpose }
+    }
+    const policy = deps.policy()
+    deps.guardrails?.admitIssue(identity, policy.matchingGrants(identity))
     let actor = input.actor
     if (input.actorToken !== undefined) {
       const verified = await verifyActor(steps, input.actorToken, input.actor)
@@ -73,7 +89,7 @@ export async function delegateToken(
     }
     base.audience ||= parent.aud
     const nowSec = Math.floor(deps.clock.now() / 1000)
-    const decision = deps.policy().evaluateDelegation(
+    const decision = policy.evaluateDelegation(
       identity,
       {
         subject: parent.sub,
@@ -91,6 +107,13 @@ export async function delegateToken(
         now: nowSec,
       },
     )
+    base.grant_name = decision.grant
+    if (decision.requireTask) requireTask(task, decision.grant, decision.audience)
+    const requested = input.maxUses ?? 0
+    const own = resolveMaxUses(requested, decision.audience, decision.maxUses)
+    const parentLeft = await deps.guardrails?.budgetLeft(parent.kb_budget ?? [])
+    const child = childBudget({ maxUses: own.maxUses, requested }, parentLeft)
+    budget = { maxUses: child.reported, ownUses: child.ownUses }
     scopes = decision.scopes
     minted = mintAccessToken(deps.keys.signingKey(), {
       issuer: deps.issuer(),
@@ -102,6 +125,10 @@ export async function delegateToken(
       act: parent.act ? { sub: actor, act: parent.act } : { sub: actor },
       ancestors: [...(parent.kb_ancestors ?? []), parent.jti],
       identityIssuer: parent.kb_idp,
+      task: taskClaim(task),
+      grant: decision.grant,
+      budgetAncestors: parent.kb_budget,
+      ownBudget: child.ownUses > 0,
     })
     base.audience = decision.audience
     base.scopes = decision.scopes.join(' ')
@@ -113,10 +140,11 @@ export async function delegateToken(
       capped: decision.capped,
       kid: minted.kid,
     }
+    if (budget.maxUses > 0) base.detail.max_uses = budget.maxUses
   } catch (err) {
     throw await steps.refuse(base, err, started)
   }
-  return steps.answerWithToken(base, minted, scopes, started)
+  return steps.answerWithToken(base, minted, scopes, started, budget)
 }
 
 /** Signature, `iss`, `exp`, revocation of the token and its ancestors, and possession of a bound one. */

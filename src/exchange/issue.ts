@@ -1,4 +1,6 @@
 import { BrokerError } from '../errors.js'
+import { resolveMaxUses } from '../guardrails/budget.js'
+import { type RawTask, requireTask, taskClaim, validateTask } from '../guardrails/task.js'
 import type { CallerCredentials } from '../identity/authenticate.js'
 import { type MintedToken, mintAccessToken } from '../issuer/mint.js'
 import { wireScope } from '../policy/scope_form.js'
@@ -21,6 +23,11 @@ export interface IssueTokenInput {
   approved?: ApprovedBy
   /** With `approved` and binding: the certificate the request was made with (the token binds to it only). */
   requireThumbprint?: string
+
+  /** The agent run the token is for (validated here: ≤ 128 printable characters each). */
+  task?: RawTask | null
+  /** Proxy requests the token may make; 0 / absent = the grant's max_uses, or unlimited. */
+  maxUses?: number
 }
 
 /** IssueToken: identity × request → a short-lived, scoped, signed JWT. */
@@ -40,6 +47,7 @@ export async function issueToken(
   })
   let minted: MintedToken
   let scopes: string[]
+  let maxUses = 0
   try {
     if (input.clientId !== undefined && input.clientId !== identity.subject) {
       throw new BrokerError(
@@ -47,7 +55,19 @@ export async function issueToken(
         `client_id "${input.clientId.slice(0, 256)}" does not match the client certificate, which names ${identity.subject}`,
       )
     }
-    const decision = deps.policy().evaluateTokenRequest(identity, input)
+    const task = validateTask(input.task)
+    if (task) {
+      base.run_id = task.runId
+      base.tool_call_id = task.toolCallId
+      if (task.purpose) base.detail = { ...base.detail, purpose: task.purpose }
+    }
+    const policy = deps.policy()
+    deps.guardrails?.admitIssue(identity, policy.matchingGrants(identity))
+    const decision = policy.evaluateTokenRequest(identity, input)
+    base.grant_name = decision.grant
+    if (decision.requireTask) requireTask(task, decision.grant, decision.audience)
+    const budget = resolveMaxUses(input.maxUses ?? 0, decision.audience, decision.maxUses)
+    maxUses = budget.maxUses
     if (input.bindToCertificate && !identity.certThumbprint) {
       throw new BrokerError(
         'ERR_INVALID_ARGUMENT',
@@ -102,13 +122,19 @@ export async function issueToken(
       certThumbprint: input.bindToCertificate ? identity.certThumbprint : undefined,
       identityIssuer: identity.issuer,
       approvalId: input.approved?.id,
+
+      task: taskClaim(task),
+      grant: decision.grant,
+      ownBudget: maxUses > 0,
     })
     base.scopes = decision.scopes.join(' ')
     base.ttl = decision.ttlSeconds
     base.detail = { ...base.detail, grant: decision.grant, capped: decision.capped, kid: minted.kid }
+    if (maxUses > 0) base.detail.max_uses = maxUses
+    if (budget.capped) base.detail.max_uses_capped = true
   } catch (err) {
     if (err instanceof RecordedError) throw err
     throw await steps.refuse(base, err, started)
   }
-  return steps.answerWithToken(base, minted, scopes, started)
+  return steps.answerWithToken(base, minted, scopes, started, { maxUses, ownUses: maxUses })
 }

@@ -6,12 +6,17 @@ import type { ExchangeRecord } from '../audit/record.js'
 import type { AccessTokenClaims } from '../issuer/mint.js'
 import type { Revocation } from '../issuer/revocations.js'
 import type { ResolvedSecret } from '../providers/resolver.js'
+import type { CommitEffects } from '../storage/ports.js'
 
 export type { ResolvedSecret } from '../providers/resolver.js'
 
 /** Step 4: commit one audit row; rejects with ERR_AUDIT_UNAVAILABLE when it cannot. */
 export interface AuditAppender {
-  append(record: ExchangeRecord): Promise<{ id: string; seq: number }>
+  /** `effects` (usage budgets) commit in the same transaction; a spent budget: ERR_BUDGET_EXHAUSTED. */
+  append(
+    record: ExchangeRecord,
+    effects?: CommitEffects,
+  ): Promise<{ id: string; seq: number; remaining?: number }>
 }
 
 /** Revoked token ids (checked when a broker token is presented back: proxy, delegation). */

@@ -40,6 +40,8 @@ export interface ProxyGrant {
   started: bigint
   /** The write-ahead row committed before anything was sent upstream. */
   authorizedExchangeId: string
+  /** Uses left after this one (Keybroker-Budget-Remaining), when the token or an ancestor has a budget. */
+  budgetRemaining?: number
 }
 
 export interface ProxyOutcome {
@@ -91,6 +93,10 @@ export class ProxyExchange {
       audit.scopes = claims.scope
       audit.token_id = claims.jti
       audit.expires_at = claims.exp
+      audit.run_id = claims.kb_task?.run_id
+      audit.tool_call_id = claims.kb_task?.tool_call_id
+      audit.grant_name = claims.kb_grant
+      this.admitByGrant(claims)
 
       const routes = deps.routes?.() ?? {}
       if (!Object.hasOwn(routes, request.route)) {
@@ -139,12 +145,19 @@ export class ProxyExchange {
       // Write-ahead: the upstream acts on a keyed request the moment it receives it, so the decision
       // is committed before a byte leaves. No row, no request (503, upstream untouched). The outcome
       // (status, bytes) is a second row, written before any response byte reaches the caller.
-      const { id: authorizedExchangeId } = await this.steps.record(
+      // A budgeted token spends one use of itself and of every budgeted ancestor in the same
+      // transaction as this row: no row, no use; no use left, no row and a 429.
+      const budget = claims.kb_budget
+      const { id: authorizedExchangeId, remaining } = await this.steps.record(
         { ...audit, decision: 'allow', detail: { ...audit.detail, phase: 'authorized' } },
         started,
+        undefined,
+        budget && budget.length > 0 ? { spend: { tokenIds: budget } } : undefined,
       )
+      if (remaining !== undefined) audit.detail = { ...audit.detail, budget_remaining: remaining }
       return {
         authorizedExchangeId,
+        ...(remaining !== undefined ? { budgetRemaining: remaining } : {}),
         routeName: request.route,
         route,
         method: request.method,
@@ -214,6 +227,22 @@ export class ProxyExchange {
     )
   }
 
+  /**
+   * The grant that issued the token must still be in the config (removing it on reload takes its
+   * tokens' proxy access away), and the subject must be within that grant's `rate_limit.proxy`.
+   */
+  private admitByGrant(claims: AccessTokenClaims): void {
+    const { deps } = this.steps
+    if (claims.kb_grant === undefined) return // minted before tokens recorded their grant
+    const grant = deps.policy().grant(claims.kb_grant)
+    if (!grant)
+      throw new BrokerError(
+        'ERR_TOKEN_REVOKED',
+        `grant "${claims.kb_grant.slice(0, 64)}" that issued this token is no longer in the broker's config`,
+      )
+    deps.guardrails?.admitProxy(claims, grant)
+  }
+
   /** Step 1: the caller's `Authorization: Bearer` must be a live token this broker minted. */
   private async authenticate(creds: CallerCredentials, audit: ExchangeRecord): Promise<AccessTokenClaims> {
     const { deps } = this.steps
@@ -235,7 +264,15 @@ export class ProxyExchange {
       keys: deps.keys,
       issuer: deps.issuer(),
       clock: deps.clock,
-      isRevoked: (claims) => deps.revocations.isTokenRevoked(claims),
+      isRevoked: (claims) => {
+        if (!deps.revocations.isTokenRevoked(claims)) return false
+        // a replay of a revoked token is signed by us: whose it was belongs in the row
+        audit.subject = claims.sub
+        audit.token_id = claims.jti
+        audit.issuer = claims.iss
+        audit.auth_method = 'broker_token'
+        return true
+      },
     })
   }
 }

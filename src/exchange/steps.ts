@@ -2,6 +2,7 @@ import type { ExchangeKind, ExchangeRecord } from '../audit/index.js'
 import type { Clock } from '../clock.js'
 import type { RouteConfig } from '../config/index.js'
 import { BrokerError, isCallerFault, toBrokerError } from '../errors.js'
+import type { Guardrails } from '../guardrails/guardrails.js'
 import {
   authenticateCaller,
   type CallerCredentials,
@@ -14,6 +15,7 @@ import type { MintedToken } from '../issuer/mint.js'
 import type { SigningKeys } from '../issuer/signing_keys.js'
 import type { Policy } from '../policy/policy.js'
 import type { SecretResolver } from '../providers/resolver.js'
+import type { CommitEffects } from '../storage/ports.js'
 import type { AuditAppender, ProxySecretSource, RevocationPort } from './ports.js'
 
 /** Everything an exchange needs; built once by the composition root (src/server/app.ts). */
@@ -39,6 +41,8 @@ export interface ExchangeDeps {
   approvals?: import('./approvals.js').ApprovalDeps
   /** Told about every recorded exchange (metrics, logs). */
   observe?: (event: ExchangeEvent) => void
+  /** Blocks, rate limits, budgets and refusal folding (agent guardrails); absent = none. */
+  guardrails?: Guardrails
 }
 
 export interface ExchangeEvent {
@@ -58,10 +62,14 @@ export class RecordedError extends BrokerError {
    * later refusal: OAuth answers the first `invalid_client` and the second by what was wrong.
    */
   readonly authentication: boolean
+  /** ERR_RATE_LIMITED: when the caller may try again (retry-after). */
+  readonly retryAfterMs?: number
   constructor(error: BrokerError, exchangeId?: string, authentication = false) {
     super(error.code, error.message, { cause: error.cause })
     this.exchangeId = exchangeId
     this.authentication = authentication
+    const retryAfterMs = (error as { retryAfterMs?: unknown }).retryAfterMs
+    if (typeof retryAfterMs === 'number') this.retryAfterMs = retryAfterMs
   }
 }
 
@@ -76,6 +84,8 @@ export interface IssuedToken {
   audience: string
   tokenId: string
   exchangeId: string
+  /** Proxy requests it may make (0 = unlimited). */
+  maxUses: number
 }
 
 /**
@@ -105,6 +115,8 @@ export class ExchangeSteps {
           (creds.verifiedCertificate ? certificateThumbprint(creds.verifiedCertificate) : undefined),
         detail: { call, code: error.code, ...credentialFingerprints(creds), ...transportOf(creds) },
       }
+      const folded = this.fold(record, error, started)
+      if (folded) throw new RecordedError(error, folded, true)
       const { id } = await this.record(record, started, error)
       throw new RecordedError(error, id, true)
     }
@@ -154,12 +166,35 @@ export class ExchangeSteps {
   async refuse(base: ExchangeRecord, err: unknown, started: bigint): Promise<RecordedError> {
     const error = toBrokerError(err)
     const decision = isCallerFault(error.code) ? 'deny' : 'error'
-    const { id } = await this.record(
-      { ...base, decision, reason: error.message, detail: { ...base.detail, code: error.code } },
-      started,
-      error,
-    )
+    const record: ExchangeRecord = {
+      ...base,
+      decision,
+      reason: error.message,
+      detail: { ...base.detail, code: error.code },
+    }
+    const folded = this.fold(record, error, started)
+    if (folded) return new RecordedError(error, folded)
+    const { id } = await this.record(record, started, error)
     return new RecordedError(error, id)
+  }
+
+  /**
+   * A repeated refusal (rate limited, or unauthenticated from a flooding address) counted into a
+   * summary row instead of a row of its own: returns that row's id, or undefined to record as usual.
+   */
+  fold(record: ExchangeRecord, error: BrokerError, started: bigint): string | undefined {
+    const id = this.deps.guardrails?.fold(record, error.code)
+    if (id === undefined) return undefined
+    const latencyUs = Number((process.hrtime.bigint() - started) / 1000n)
+    this.deps.observe?.({
+      kind: record.kind,
+      decision: 'deny',
+      exchangeId: id,
+      latencyUs,
+      code: error.code,
+      subject: record.subject,
+    })
+    return id
   }
 
   /** Steps 4 and 5 for a minted token: commit its `allow` row, then (only then) hand the token out. */
@@ -168,12 +203,22 @@ export class ExchangeSteps {
     minted: MintedToken,
     scopes: string[],
     started: bigint,
+    budget: { maxUses: number; ownUses: number } = { maxUses: 0, ownUses: 0 },
   ): Promise<IssuedToken> {
     // `base` belongs to this exchange: filled in place rather than copied on the hot path
     base.decision = 'allow'
     base.token_id = minted.claims.jti
     base.expires_at = minted.claims.exp
-    const { id } = await this.record(base, started)
+    // a budget row is created with the row that issues the token (no row, no counter)
+    const effects: CommitEffects | undefined =
+      budget.ownUses > 0
+        ? {
+            budgets: [
+              { tokenId: minted.claims.jti, remaining: budget.ownUses, expiresAt: minted.claims.exp },
+            ],
+          }
+        : undefined
+    const { id } = await this.record(base, started, undefined, effects)
     return {
       token: minted.token,
       tokenType: 'Bearer',
@@ -182,6 +227,7 @@ export class ExchangeSteps {
       audience: minted.claims.aud,
       tokenId: minted.claims.jti,
       exchangeId: id,
+      maxUses: budget.maxUses,
     }
   }
 
@@ -190,11 +236,12 @@ export class ExchangeSteps {
     record: ExchangeRecord,
     started: bigint,
     outcome?: BrokerError,
-  ): Promise<{ id: string; seq: number }> {
+    effects?: CommitEffects,
+  ): Promise<{ id: string; seq: number; remaining?: number }> {
     const latencyUs = Number((process.hrtime.bigint() - started) / 1000n)
     try {
       record.latency_us = latencyUs
-      const stored = await this.deps.audit.append(record)
+      const stored = await this.deps.audit.append(record, effects)
       this.deps.observe?.({
         kind: record.kind,
         decision: record.decision,
@@ -205,6 +252,8 @@ export class ExchangeSteps {
       })
       return stored
     } catch (err) {
+      // a spent budget is the database's answer, not a fault: the caller records the refusal
+      if (err instanceof BrokerError && err.code === 'ERR_BUDGET_EXHAUSTED') throw err
       this.deps.observe?.({ kind: record.kind, decision: 'error', latencyUs, code: 'ERR_AUDIT_UNAVAILABLE' })
       if (err instanceof BrokerError && err.code === 'ERR_AUDIT_UNAVAILABLE') throw err
       throw new BrokerError('ERR_AUDIT_UNAVAILABLE', 'audit log unavailable; no credential was issued', {

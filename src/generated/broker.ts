@@ -43,6 +43,9 @@ import type { RotateSigningKeyRequest as _keybroker_v1_RotateSigningKeyRequest, 
 import type { RotateSigningKeyResponse as _keybroker_v1_RotateSigningKeyResponse, RotateSigningKeyResponse__Output as _keybroker_v1_RotateSigningKeyResponse__Output } from './keybroker/v1/RotateSigningKeyResponse.js';
 import type { SigningKeyInfo as _keybroker_v1_SigningKeyInfo, SigningKeyInfo__Output as _keybroker_v1_SigningKeyInfo__Output } from './keybroker/v1/SigningKeyInfo.js';
 import type { StatsBucket as _keybroker_v1_StatsBucket, StatsBucket__Output as _keybroker_v1_StatsBucket__Output } from './keybroker/v1/StatsBucket.js';
+import type { TaskContext as _keybroker_v1_TaskContext, TaskContext__Output as _keybroker_v1_TaskContext__Output } from './keybroker/v1/TaskContext.js';
+import type { UnblockSubjectRequest as _keybroker_v1_UnblockSubjectRequest, UnblockSubjectRequest__Output as _keybroker_v1_UnblockSubjectRequest__Output } from './keybroker/v1/UnblockSubjectRequest.js';
+import type { UnblockSubjectResponse as _keybroker_v1_UnblockSubjectResponse, UnblockSubjectResponse__Output as _keybroker_v1_UnblockSubjectResponse__Output } from './keybroker/v1/UnblockSubjectResponse.js';
 import type { UnusedItem as _keybroker_v1_UnusedItem, UnusedItem__Output as _keybroker_v1_UnusedItem__Output } from './keybroker/v1/UnusedItem.js';
 import type { UsageRow as _keybroker_v1_UsageRow, UsageRow__Output as _keybroker_v1_UsageRow__Output } from './keybroker/v1/UsageRow.js';
 import type { VerifyAuditLogRequest as _keybroker_v1_VerifyAuditLogRequest, VerifyAuditLogRequest__Output as _keybroker_v1_VerifyAuditLogRequest__Output } from './keybroker/v1/VerifyAuditLogRequest.js';
@@ -102,6 +105,9 @@ export interface ProtoGrpcType {
       RotateSigningKeyResponse: MessageTypeDefinition<_keybroker_v1_RotateSigningKeyResponse, _keybroker_v1_RotateSigningKeyResponse__Output>
       SigningKeyInfo: MessageTypeDefinition<_keybroker_v1_SigningKeyInfo, _keybroker_v1_SigningKeyInfo__Output>
       StatsBucket: MessageTypeDefinition<_keybroker_v1_StatsBucket, _keybroker_v1_StatsBucket__Output>
+      TaskContext: MessageTypeDefinition<_keybroker_v1_TaskContext, _keybroker_v1_TaskContext__Output>
+      UnblockSubjectRequest: MessageTypeDefinition<_keybroker_v1_UnblockSubjectRequest, _keybroker_v1_UnblockSubjectRequest__Output>
+      UnblockSubjectResponse: MessageTypeDefinition<_keybroker_v1_UnblockSubjectResponse, _keybroker_v1_UnblockSubjectResponse__Output>
       UnusedItem: MessageTypeDefinition<_keybroker_v1_UnusedItem, _keybroker_v1_UnusedItem__Output>
       UsageRow: MessageTypeDefinition<_keybroker_v1_UsageRow, _keybroker_v1_UsageRow__Output>
       VerifyAuditLogRequest: MessageTypeDefinition<_keybroker_v1_VerifyAuditLogRequest, _keybroker_v1_VerifyAuditLogRequest__Output>

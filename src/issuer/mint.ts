@@ -26,6 +26,16 @@ export interface AccessTokenClaims {
   kb_idp?: string
   /** Minted after a person approved the request: the approval id (audit rows carry it as approval_id). */
   kb_approval?: string
+
+  /** The agent run the token is for. */
+  kb_task?: { run_id?: string; tool_call_id?: string }
+  /** The grant that allowed it (a token whose grant was removed is refused at the proxy). */
+  kb_grant?: string
+  /**
+   * Tokens whose usage counters a proxy request spends: budgeted ancestors, root first, then this
+   * token when it has a budget of its own (`max_uses`). Absent: no budget anywhere up the chain.
+   */
+  kb_budget?: string[]
 }
 
 export interface MintInput {
@@ -41,6 +51,13 @@ export interface MintInput {
   ancestors?: string[]
   identityIssuer?: string
   approvalId?: string
+
+  task?: { run_id?: string; tool_call_id?: string }
+  grant?: string
+  /** Budgeted ancestors (from the parent's kb_budget). */
+  budgetAncestors?: string[]
+  /** This token has a usage counter of its own. */
+  ownBudget?: boolean
 }
 
 export interface MintedToken {
@@ -115,6 +132,11 @@ export function mintAccessToken(key: SigningKey, input: MintInput): MintedToken 
   if (input.ancestors && input.ancestors.length > 0) claims.kb_ancestors = input.ancestors
   if (input.identityIssuer) claims.kb_idp = input.identityIssuer
   if (input.approvalId) claims.kb_approval = input.approvalId
+
+  if (input.task) claims.kb_task = input.task
+  if (input.grant) claims.kb_grant = input.grant
+  const budget = [...(input.budgetAncestors ?? []), ...(input.ownBudget ? [claims.jti] : [])]
+  if (budget.length > 0) claims.kb_budget = budget
   const signingInput = `${encodedHeader(key)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`
   const signature = signWith(key, Buffer.from(signingInput))
   return { token: `${signingInput}.${signature.toString('base64url')}`, claims, kid: key.kid }

@@ -23,6 +23,11 @@ export interface TokenDecision {
   delegation: GrantConfig['delegation']
   /** Set when a person must approve this request first (`tokens[].approval`). */
   approval?: GrantTokenConfig['approval']
+
+  /** The grant's `tokens[].max_uses` for this audience (undefined: no cap). */
+  maxUses?: number
+  /** `tokens[].require_task`: the request must name a task.run_id. */
+  requireTask: boolean
 }
 
 /** What DelegateToken knows about a verified parent token. */
@@ -58,6 +63,9 @@ export interface DelegationDecision {
   capped: boolean
   /** Nested `act` levels of the child. */
   depth: number
+  /** The grant's `tokens[].max_uses` for the parent's audience (undefined: no cap). */
+  maxUses?: number
+  requireTask: boolean
 }
 
 interface CompiledGrant {
@@ -108,6 +116,11 @@ export class Policy {
       }
       return compiled
     })
+  }
+
+  /** The grant named `name`, when the config still has it. */
+  grant(name: string): GrantConfig | undefined {
+    return this.grants.find((g) => g.config.name === name)?.config
   }
 
   /** Grants that match this identity, in config order (the first is preferred). */
@@ -170,6 +183,9 @@ export class Policy {
       capped: wanted > token.max_ttl,
       delegation: grant.delegation,
       ...(token.approval ? { approval: token.approval } : {}),
+
+      ...(token.max_uses !== undefined ? { maxUses: token.max_uses } : {}),
+      requireTask: token.require_task,
     }
   }
 
@@ -262,6 +278,8 @@ export class Policy {
       ttlSeconds: Math.min(wanted, ceiling),
       capped: wanted > ceiling,
       depth,
+      ...(token.max_uses !== undefined ? { maxUses: token.max_uses } : {}),
+      requireTask: token.require_task,
     }
   }
 

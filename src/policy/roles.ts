@@ -11,6 +11,7 @@ export type AdminMethod =
   | 'DecideApproval'
   | 'GetUsage'
   | 'ListAlerts'
+  | 'UnblockSubject'
 
 const EVERYONE: readonly AdminRole[] = ['admin', 'auditor', 'approver']
 
@@ -28,6 +29,7 @@ export const ROLE_RIGHTS: Readonly<Record<AdminMethod, readonly AdminRole[]>> = 
   DecideApproval: ['admin', 'approver'],
   RevokeTokens: ['admin'],
   RotateSigningKey: ['admin'],
+  UnblockSubject: ['admin'],
 }
 
 /** May a caller with `role` call `method`? */

@@ -165,7 +165,11 @@ async function forward(
     return
   }
 
-  res.writeHead(response.statusCode, { ...caller.headers, 'keybroker-exchange-id': exchangeId })
+  res.writeHead(response.statusCode, {
+    ...caller.headers,
+    'keybroker-exchange-id': exchangeId,
+    ...(grant.budgetRemaining !== undefined ? { 'keybroker-budget-remaining': grant.budgetRemaining } : {}),
+  })
   let responseBytes = 0
   response.body.on('data', (chunk: Buffer) => {
     responseBytes += chunk.length
@@ -337,6 +341,9 @@ function sendError(res: ServerResponse, req: IncomingMessage, err: unknown, logg
     'cache-control': 'no-store',
   }
   if (exchangeId) headers['keybroker-exchange-id'] = exchangeId
+  if (error.code === 'ERR_BUDGET_EXHAUSTED') headers['keybroker-budget-remaining'] = '0'
+  const retryAfterMs = err instanceof RecordedError ? err.retryAfterMs : undefined
+  if (retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)))
   if (status === 401) {
     headers['www-authenticate'] =
       error.code === 'ERR_NO_CREDENTIALS'

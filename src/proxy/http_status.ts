@@ -24,6 +24,9 @@ export const HTTP_STATUS: Record<BrokerErrorCode, number> = {
   ERR_INVALID_ARGUMENT: 400,
   ERR_REQUEST_TOO_LARGE: 413,
   ERR_NOT_FOUND: 404,
+  ERR_BUDGET_EXHAUSTED: 429,
+  ERR_RATE_LIMITED: 429,
+  ERR_SUBJECT_BLOCKED: 403,
   ERR_FAILED_PRECONDITION: 500,
   // approvals are a gRPC flow; the proxy never parks a request, but the table covers every code
   ERR_APPROVAL_PENDING: 409,

@@ -24,7 +24,12 @@ export interface AdminServiceDeps {
 /** Approvals, usage and alerts are served by their own modules (approval_service.ts, …). */
 type CoreAdminHandlers = Pick<
   AdminHandlers,
-  'ListExchanges' | 'WatchExchanges' | 'RevokeTokens' | 'VerifyAuditLog' | 'RotateSigningKey'
+  | 'ListExchanges'
+  | 'WatchExchanges'
+  | 'RevokeTokens'
+  | 'VerifyAuditLog'
+  | 'RotateSigningKey'
+  | 'UnblockSubject'
 >
 
 export interface AdminService {
@@ -117,8 +122,15 @@ export function adminService(deps: AdminServiceDeps): AdminService {
         tokenId: req.token_id,
         subject: req.subject,
         reason: req.reason,
+        block: req.block,
       })
       return { revoked: result.revoked, token_ids: result.tokenIds, exchange_id: result.exchangeId }
+    }, onUnexpected),
+
+    UnblockSubject: unary(async (call) => {
+      const req = call.request
+      const result = await admin.unblockSubject(creds(call), { subject: req.subject, reason: req.reason })
+      return { unblocked: result.unblocked, exchange_id: result.exchangeId }
     }, onUnexpected),
 
     VerifyAuditLog: unary(async (call) => {

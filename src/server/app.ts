@@ -6,6 +6,7 @@ import { type Clock, systemClock } from '../clock.js'
 import { type BrokerConfig, statePermissionWarnings } from '../config/index.js'
 import { Exchange, type ProxySecretSource } from '../exchange/index.js'
 import type { BrokerHandlers } from '../generated/keybroker/v1/Broker.js'
+import { Guardrails } from '../guardrails/guardrails.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
 import { WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
@@ -62,6 +63,8 @@ export interface RunningBroker {
   log: AuditLogView
   keys: SigningKeys
   revocations: RevocationList
+  /** Subject blocks, rate limits, refusal folding (agent guardrails). */
+  guardrails: Guardrails
   readiness: Readiness
   /**
    * Re-read and validate the config file; when valid, swap in its policy (grants, admins) for the next
@@ -111,6 +114,14 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     await keys.init()
     const revocations = new RevocationList(storage.revocations, clock)
     await revocations.refresh()
+    const guardrails = new Guardrails({
+      now: () => clock.now(),
+      storage,
+      append: (record) => audit.append(record),
+      onSuppressed: (n) => metrics.authFailuresSuppressed.inc(n),
+      onSummaryWriteFailed: (err) => logger.error({ err }, 'could not write a refusal summary row'),
+    })
+    await guardrails.blocks.refresh()
     const query = new AuditQueryImpl(storage.reader, pageTokenKey(kek))
     const retention = new AuditRetention(storage.reader, storage.pruner, {
       clock,
@@ -142,7 +153,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       issuer: () => config.issuer,
       policy: () => live.policy,
       keys,
-      audit: { append: (record) => metrics.timeAuditWrite(audit.append(record)) },
+      audit: { append: (record, effects) => metrics.timeAuditWrite(audit.append(record, effects)) },
+      guardrails,
       certificates: new CertificateIdentityCache(),
       workloadTokens: () => workloadTokens,
       revocations,
@@ -229,6 +241,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       audit,
       logger,
       guard: guard('grpc'),
+      // past 20 a minute from one address, handshake failures are counted into a summary row
+      fold: (record) => guardrails.fold(record, 'ERR_CERTIFICATE_INVALID') !== undefined,
     })
     grpcListener = bound.listener
     const grpcPort = bound.port
@@ -274,6 +288,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       runRetention,
       reloadTls: tls.enabled ? () => reloadTls('tls file change') : undefined,
       expireApprovals: { run: () => approvalFlow.expire(), everyMs: APPROVAL_EXPIRY_MS },
+      everySecond: () => {
+        guardrails.blocks.refresh().catch((err) => logger.error({ err }, 'subject block refresh failed'))
+        guardrails.tick()
+      },
       logger,
     })
 
@@ -327,6 +345,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         })
         grpcListener?.destroy()
         await httpListener.close()
+        await guardrails.flush()
         await upstreams.close()
         readiness.stop()
         await workloadTokens?.close()
@@ -347,6 +366,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       log: auditLogView(storage),
       keys,
       revocations,
+      guardrails,
       readiness,
       reload,
       reloadTls: () => reloadTls('api'),

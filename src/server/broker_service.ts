@@ -35,6 +35,9 @@ export function toServiceError(err: unknown, onUnexpected?: (err: unknown) => vo
   metadata.set('keybroker-error-code', error.code)
   if (err instanceof RecordedError && err.exchangeId) metadata.set('keybroker-exchange-id', err.exchangeId)
   if (err instanceof ApprovalPendingError) metadata.set('keybroker-approval-id', err.approvalId)
+
+  if (err instanceof RecordedError && err.retryAfterMs !== undefined)
+    metadata.set('retry-after', String(Math.max(1, Math.ceil(err.retryAfterMs / 1000))))
   return Object.assign(new Error(error.message), {
     code: GRPC_STATUS[error.code],
     details: error.message,
@@ -64,6 +67,7 @@ function tokenResponse(issued: IssuedToken): IssueTokenResponse {
     audience: issued.audience,
     token_id: issued.tokenId,
     exchange_id: issued.exchangeId,
+    max_uses: issued.maxUses,
   }
 }
 
@@ -91,6 +95,8 @@ export function brokerHandlers(
           scopes: req.scopes ?? [],
           ttlSeconds: req.ttl_seconds ?? 0,
           bindToCertificate: req.bind_to_certificate ?? false,
+          task: req.task,
+          maxUses: req.max_uses ?? 0,
         }),
       )
     }, onUnexpected),
@@ -103,6 +109,8 @@ export function brokerHandlers(
           ttlSeconds: req.ttl_seconds ?? 0,
           actor: req.actor ?? '',
           audience: req.audience ?? '',
+          task: req.task,
+          maxUses: req.max_uses ?? 0,
         }),
       )
     }, onUnexpected),

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js'
 import type { Logger } from 'pino'
-import type { ChainAppender } from '../audit/index.js'
+import type { ChainAppender, ExchangeRecord } from '../audit/index.js'
 import { splitHostPort } from './config_wiring.js'
 import { type GrpcListener, type ListenerGuard, listenGrpcTls, type TlsMaterial } from './grpc_listener.js'
 
@@ -13,7 +13,13 @@ export async function bindGrpc(
   server: grpc.Server,
   address: string,
   tlsMaterial: TlsMaterial | undefined,
-  options: { audit: ChainAppender; logger: Logger; guard: ListenerGuard },
+  options: {
+    audit: ChainAppender
+    logger: Logger
+    guard: ListenerGuard
+    /** True when the failure was counted into a summary row instead of a row of its own. */
+    fold?: (record: ExchangeRecord) => boolean
+  },
 ): Promise<{ port: number; listener?: GrpcListener }> {
   const { audit, logger } = options
   if (!tlsMaterial) {
@@ -35,14 +41,14 @@ export async function bindGrpc(
     tlsMaterial,
     (failure) => {
       // A handshake that never became a call: still an exchange attempt worth an audit row.
-      audit
-        .append({
-          kind: 'auth_failure',
-          decision: 'deny',
-          peer: failure.peer,
-          reason: `TLS handshake failed: ${failure.reason}`,
-        })
-        .catch((err) => logger.error({ err }, 'could not audit a TLS handshake failure'))
+      const record: ExchangeRecord = {
+        kind: 'auth_failure',
+        decision: 'deny',
+        peer: failure.peer,
+        reason: `TLS handshake failed: ${failure.reason}`,
+      }
+      if (options.fold?.(record)) return
+      audit.append(record).catch((err) => logger.error({ err }, 'could not audit a TLS handshake failure'))
     },
     options.guard,
   )

@@ -20,6 +20,8 @@ export interface MaintenanceJobs {
   runRetention: () => Promise<number>
   /** Re-read TLS files; undefined when TLS is off. */
   reloadTls?: () => void
+  /** Runs with the revocation poll, every second (subject blocks, summary rows). */
+  everySecond?: () => void
   /** Expire approvals past their timeout (audited). */
   expireApprovals?: { run: () => Promise<unknown>; everyMs: number }
   logger: Logger
@@ -36,10 +38,10 @@ export function startMaintenance(jobs: MaintenanceJobs): { stop(): void } {
     if (event.kid) keys.reload().catch(logged('signing key reload failed'))
   })
   const timers = [
-    setInterval(
-      () => revocations.refresh().catch(logged('revocation list refresh failed')),
-      MAINTENANCE_INTERVALS.revocationPollMs,
-    ),
+    setInterval(() => {
+      revocations.refresh().catch(logged('revocation list refresh failed'))
+      jobs.everySecond?.()
+    }, MAINTENANCE_INTERVALS.revocationPollMs),
     setInterval(
       () => keys.reload().catch(logged('signing key reload failed')),
       MAINTENANCE_INTERVALS.keyReloadMs,

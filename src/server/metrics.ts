@@ -26,6 +26,9 @@ export class BrokerMetrics {
   readonly upstreamCircuitState: Gauge<'provider'>
   readonly proxyLeaksRedacted: Counter<'route'>
   readonly connectionsRefused: Counter<'listener' | 'reason'>
+  readonly rateLimited: Counter<'kind'>
+  readonly budgetExhausted: Counter
+  readonly authFailuresSuppressed: Counter
   readonly #exchangeCounters = new Map<string, Counter.Internal>()
   readonly #exchangeDurations = new Map<string, Histogram.Internal<'kind'>>()
 
@@ -102,6 +105,22 @@ export class BrokerMetrics {
       labelNames: ['listener', 'reason'],
       registers,
     })
+    this.rateLimited = new Counter({
+      name: 'keybroker_rate_limited_total',
+      help: 'Calls refused by a grant rate_limit, by kind (issue: IssueToken/DelegateToken, proxy).',
+      labelNames: ['kind'],
+      registers,
+    })
+    this.budgetExhausted = new Counter({
+      name: 'keybroker_budget_exhausted_total',
+      help: 'Proxy requests refused because the token (or an ancestor) had no use left (max_uses).',
+      registers,
+    })
+    this.authFailuresSuppressed = new Counter({
+      name: 'keybroker_auth_failures_suppressed_total',
+      help: 'Unauthenticated failures counted into a per-address summary row instead of a row each.',
+      registers,
+    })
     collectDefaultMetrics({ register: this.registry })
   }
 
@@ -126,6 +145,9 @@ export class BrokerMetrics {
       this.#exchangeDurations.set(event.kind, duration)
     }
     duration.observe(event.latencyUs / 1e6)
+    if (event.code === 'ERR_RATE_LIMITED')
+      this.rateLimited.inc({ kind: event.kind === 'proxy' ? 'proxy' : 'issue' })
+    else if (event.code === 'ERR_BUDGET_EXHAUSTED') this.budgetExhausted.inc()
   }
 
   /** Time one audit append. */

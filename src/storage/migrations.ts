@@ -15,6 +15,9 @@
  * (run_id, tool_call_id, approval_id, trace_id, grant_name), heads with leases, per-chain
  * retention checkpoints, log metadata, and a feed order for revocations. 0.1 binaries know
  * nothing of migrations, so its minBinary is this release.
+ * Migration 3 is agent guardrails: per-token usage budgets (`usage_counters`, spent in the same
+ * transaction as the proxy's write-ahead audit row) and subject blocks (`revoke --block`). It only
+ * adds tables, so 0.2.0 binaries still run against it.
  */
 export interface Migration {
   version: number
@@ -176,6 +179,19 @@ CREATE TABLE alert_state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE leaders (name TEXT PRIMARY KEY, owner TEXT NOT NULL, lease_until ${int} NOT NULL);
 `
 
+/* Guardrails: budgets of proxy tokens (one row per budgeted token, created with its issue row) and
+ * subjects refused new tokens until unblocked. Same shape on both dialects. */
+const GUARDRAILS_SQLITE = `
+CREATE TABLE usage_counters (token_id TEXT PRIMARY KEY, remaining INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX usage_counters_expires_at ON usage_counters (expires_at);
+CREATE TABLE subject_blocks (subject TEXT PRIMARY KEY, reason TEXT, blocked_by TEXT, blocked_at INTEGER NOT NULL);
+`
+const GUARDRAILS_POSTGRES = `
+CREATE TABLE usage_counters (token_id TEXT PRIMARY KEY, remaining BIGINT NOT NULL, expires_at BIGINT NOT NULL);
+CREATE INDEX usage_counters_expires_at ON usage_counters (expires_at);
+CREATE TABLE subject_blocks (subject TEXT PRIMARY KEY, reason TEXT, blocked_by TEXT, blocked_at BIGINT NOT NULL);
+`
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'keybroker 0.1 schema', minBinary: '0.1.0', sqlite: SQLITE_V1, postgres: POSTGRES_V1 },
   {
@@ -185,7 +201,13 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: SQLITE_V2,
     postgres: POSTGRES_V2,
   },
-  // 3 is reserved for guardrails (usage counters, subject blocks)
+  {
+    version: 3,
+    name: 'guardrails: usage counters, subject blocks',
+    minBinary: '0.2.0',
+    sqlite: GUARDRAILS_SQLITE,
+    postgres: GUARDRAILS_POSTGRES,
+  },
   {
     version: 4,
     name: 'approvals, alert outbox, rule-evaluator state and leader lease',

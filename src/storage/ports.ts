@@ -97,6 +97,27 @@ export interface IssuedTokenRecord {
   expiresAt: number
 }
 
+/**
+ * Side effects a commit carries in its own transaction (agent guardrails, migration 3). Only
+ * allowed on a one-row batch, so a refusal of the effect never takes another caller's row with it.
+ */
+export interface CommitEffects {
+  /** Create the budget rows of the tokens this row minted (the issue/delegate `allow` row). */
+  budgets?: Array<{ tokenId: string; remaining: number /** unix seconds */; expiresAt: number }>
+  /**
+   * Spend one use of every listed token (a proxy token and its budgeted ancestors): every listed
+   * counter must exist with remaining > 0, else StorageError 'BUDGET_EXHAUSTED' and nothing is
+   * written (neither the counts nor the row).
+   */
+  spend?: { tokenIds: string[] }
+}
+
+/** What a commit reports besides durability. */
+export interface CommitResult {
+  /** After a spend: the smallest remaining count among the spent tokens. */
+  remaining?: number
+}
+
 /** The write side of the audit log: appends to this process's own chain. */
 export interface ChainStore {
   /**
@@ -109,9 +130,42 @@ export interface ChainStore {
    * only if the stored head still equals `expected`. Resolves once durable. Rejects with
    * StorageError: code 'HEAD_MOVED' if the head was not `expected` (nothing written), 'DUPLICATE_ID'
    * when a row id exists (nothing written), 'TIMEOUT' / 'UNAVAILABLE' otherwise; `outcomeUnknown`
-   * says whether the rows may nevertheless have been committed.
+   * says whether the rows may nevertheless have been committed. `effects` (one-row batches only,
+   * else 'INVALID') commit in the same transaction; a spent budget rejects with 'BUDGET_EXHAUSTED'.
    */
-  commit(nodeId: string, expected: ChainLink, rows: ExchangeRow[], timeoutMs: number): Promise<void>
+  commit(
+    nodeId: string,
+    expected: ChainLink,
+    rows: ExchangeRow[],
+    timeoutMs: number,
+    effects?: CommitEffects,
+  ): Promise<CommitResult>
+}
+
+/** Usage budgets as stored (written only through ChainStore.commit effects). */
+export interface UsageRows {
+  /** Remaining uses of the listed tokens that have a budget row (absent: no budget). */
+  remaining(tokenIds: string[]): Promise<Map<string, number>>
+  /** Forget counters of tokens expired before `beforeSec`. */
+  pruneExpired(beforeSec: number): Promise<number>
+}
+
+/** A subject refused new tokens (`revoke --subject S --block`) until unblocked. */
+export interface SubjectBlockRow {
+  subject: string
+  reason: string | null
+  /** who blocked it (the admin's subject) */
+  blocked_by: string | null
+  /** unix ms */
+  blocked_at: number
+}
+
+export interface SubjectBlockRows {
+  /** Block (or re-block, updating the reason); true when the subject was not blocked before. */
+  add(row: SubjectBlockRow): Promise<boolean>
+  /** Lift a block; false when there was none. */
+  remove(subject: string): Promise<boolean>
+  list(): Promise<SubjectBlockRow[]>
 }
 
 /** The read side of the audit log (every chain). */
@@ -356,6 +410,9 @@ export interface Storage {
   readonly meta: MetaRows
   readonly approvals: ApprovalRows
   readonly alerts: AlertOutbox
+
+  readonly usage: UsageRows
+  readonly blocks: SubjectBlockRows
   schema(): Promise<SchemaState>
   /** Apply pending migrations (serialized across processes); returns the versions applied. */
   migrate(binaryVersion: string): Promise<number[]>
@@ -377,6 +434,8 @@ export type StorageErrorCode =
   | 'AUTH_FAILED'
   | 'NOT_FOUND'
   | 'INVALID'
+  /** a spend found a listed usage counter at 0 (or missing): nothing was written */
+  | 'BUDGET_EXHAUSTED'
 
 /** A driver failure. `outcomeUnknown`: a write may have committed although the call failed. */
 export class StorageError extends Error {

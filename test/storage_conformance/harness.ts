@@ -127,7 +127,10 @@ export async function rejectsWith(promise: Promise<unknown>, code: string): Prom
   } catch (err) {
     caught = err
   }
-  expect(caught, `expected StorageError ${code}, got success`).to.be.instanceOf(StorageError)
+  // by name: the SQLite driver is loaded through a dynamic import, which may be a second module
+  // instance of ports.ts (so instanceof would compare two different StorageError classes)
+  expect(caught, `expected StorageError ${code}, got success`).to.be.instanceOf(Error)
+  expect((caught as Error).name, String(caught)).to.equal(StorageError.name)
   expect((caught as StorageError).code, (caught as Error).message).to.equal(code)
   return caught as StorageError
 }

@@ -3,6 +3,7 @@ import type { SchemaState, Storage } from '../ports.js'
 import { PgAlertOutbox, PgApprovalRows } from './approvals_alerts.js'
 import { PgChainStore } from './chain_store.js'
 import { resolveTarget } from './connection.js'
+import { PgSubjectBlockRows, PgUsageRows } from './guardrails.js'
 import { PgKeyRows } from './keys.js'
 import { PgChainLeases } from './leases.js'
 import { PgMetaRows } from './meta.js'
@@ -50,6 +51,9 @@ class PostgresStorage implements Storage {
   readonly meta: PgMetaRows
   readonly approvals: PgApprovalRows
   readonly alerts: PgAlertOutbox
+
+  readonly usage: PgUsageRows
+  readonly blocks: PgSubjectBlockRows
   readonly #session: PgSession
 
   constructor(session: PgSession) {
@@ -64,6 +68,9 @@ class PostgresStorage implements Storage {
     this.meta = new PgMetaRows(session)
     this.approvals = new PgApprovalRows(session)
     this.alerts = new PgAlertOutbox(session)
+
+    this.usage = new PgUsageRows(session)
+    this.blocks = new PgSubjectBlockRows(session)
   }
 
   schema(): Promise<SchemaState> {

@@ -44,6 +44,9 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     meta: writes.meta,
     approvals: new SqliteApprovalRows(db, writes),
     alerts: new SqliteAlertOutbox(db, writes),
+
+    usage: writes.usage,
+    blocks: writes.blocks,
     async schema(): Promise<SchemaState> {
       return readSchemaState(db)
     },

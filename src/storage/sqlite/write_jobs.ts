@@ -1,11 +1,20 @@
 import type { Statement } from 'better-sqlite3'
-import type { ChainLink, ExchangeRow } from '../ports.js'
+import type { ChainLink, CommitEffects, ExchangeRow } from '../ports.js'
 import type { SqliteDatabase } from './connection.js'
 
 /** A write the writer thread runs in one IMMEDIATE transaction. */
 export type WriteJob =
   | { kind: 'commit'; nodeId: string; expected: ChainLink; rows: ExchangeRow[]; now: number }
   | { kind: 'statements'; statements: Array<{ sql: string; params?: unknown[] }> }
+  /** One audit row with its guardrail effects (budget rows created, uses spent), one transaction. */
+  | {
+      kind: 'commit_effects'
+      nodeId: string
+      expected: ChainLink
+      rows: ExchangeRow[]
+      now: number
+      effects: CommitEffects
+    }
 
 export interface WriteFailure {
   /** SQLite's code (SQLITE_BUSY, …), HEAD_MOVED, or a short description. */
@@ -74,11 +83,25 @@ class HeadMoved extends Error {
   readonly code = 'HEAD_MOVED'
 }
 
+class BudgetExhausted extends Error {
+  readonly code = 'BUDGET_EXHAUSTED'
+}
+
+const READ_COUNTER = 'SELECT remaining FROM usage_counters WHERE token_id = ?'
+const SPEND_COUNTER =
+  'UPDATE usage_counters SET remaining = remaining - 1 WHERE token_id = ? AND remaining > 0'
+const CREATE_COUNTER =
+  'INSERT INTO usage_counters (token_id, remaining, expires_at) VALUES (?, ?, ?) ON CONFLICT (token_id) DO NOTHING'
+
 /** Runs one job; throws on failure (the caller turns it into a WriteFailure). */
 export function runJob(db: SqliteDatabase, job: WriteJob): WriteResult {
   if (job.kind === 'commit') {
     db.transaction(() => commitRows(db, job)).immediate()
     return { ok: true, results: [{ changes: job.rows.length }] }
+  }
+  if (job.kind === 'commit_effects') {
+    const remaining = db.transaction(() => commitWithEffects(db, job)).immediate()
+    return { ok: true, results: [{ changes: job.rows.length, rows: [{ remaining }] }] }
   }
   const results = db
     .transaction(() =>
@@ -92,7 +115,33 @@ export function runJob(db: SqliteDatabase, job: WriteJob): WriteResult {
   return { ok: true, results }
 }
 
-function commitRows(db: SqliteDatabase, job: Extract<WriteJob, { kind: 'commit' }>): void {
+/**
+ * The writer thread is the only writer and the transaction is IMMEDIATE, so check-then-decrement
+ * cannot race: every counter is checked before any is spent, and a refusal throws before the row.
+ */
+function commitWithEffects(
+  db: SqliteDatabase,
+  job: Extract<WriteJob, { kind: 'commit_effects' }>,
+): number | null {
+  let remaining: number | null = null
+  const ids = [...new Set(job.effects.spend?.tokenIds ?? [])]
+  for (const id of ids) {
+    const counter = prepared(db, READ_COUNTER).get(id) as { remaining: number } | undefined
+    if (!counter || counter.remaining <= 0)
+      throw new BudgetExhausted(`token ${id} has no use left (max_uses spent)`)
+  }
+  for (const id of ids) {
+    prepared(db, SPEND_COUNTER).run(id)
+    const after = (prepared(db, READ_COUNTER).get(id) as { remaining: number }).remaining
+    remaining = remaining === null ? after : Math.min(remaining, after)
+  }
+  for (const budget of job.effects.budgets ?? [])
+    prepared(db, CREATE_COUNTER).run(budget.tokenId, budget.remaining, budget.expiresAt)
+  commitRows(db, job)
+  return remaining
+}
+
+function commitRows(db: SqliteDatabase, job: Extract<WriteJob, { kind: 'commit' | 'commit_effects' }>): void {
   const head = prepared(db, READ_HEAD).get(job.nodeId) as ChainLink | undefined
   if (!head || head.seq !== job.expected.seq || head.hash !== job.expected.hash)
     throw new HeadMoved(

@@ -4,6 +4,8 @@ import {
   type ChainLeases,
   type ChainLink,
   type ChainStore,
+  type CommitEffects,
+  type CommitResult,
   type ExchangeRow,
   type KeyRows,
   type LogMeta,
@@ -13,6 +15,9 @@ import {
   type SealedKeyRow,
   StorageError,
   type StorageErrorCode,
+  type SubjectBlockRow,
+  type SubjectBlockRows,
+  type UsageRows,
 } from '../ports.js'
 import type { SqliteDatabase } from './connection.js'
 import type { WriteFailure, WriteJob } from './write_jobs.js'
@@ -52,9 +57,72 @@ export class SqliteWrites {
         | undefined
       return row ?? { seq: 0, hash: GENESIS_HASH }
     },
-    commit: async (nodeId: string, expected: ChainLink, rows: ExchangeRow[], timeoutMs: number) => {
-      await this.job({ kind: 'commit', nodeId, expected, rows, now: this.now() }, timeoutMs)
+    commit: async (
+      nodeId: string,
+      expected: ChainLink,
+      rows: ExchangeRow[],
+      timeoutMs: number,
+      effects?: CommitEffects,
+    ): Promise<CommitResult> => {
+      if (!effects) {
+        await this.job({ kind: 'commit', nodeId, expected, rows, now: this.now() }, timeoutMs)
+        return {}
+      }
+      if (rows.length !== 1)
+        throw new StorageError('INVALID', `a commit with effects carries exactly one row, not ${rows.length}`)
+      const [result] = await this.job(
+        { kind: 'commit_effects', nodeId, expected, rows, now: this.now(), effects },
+        timeoutMs,
+      )
+      const remaining = (result?.rows?.[0] as { remaining: number | null } | undefined)?.remaining
+      return typeof remaining === 'number' ? { remaining } : {}
     },
+  }
+
+  readonly usage: UsageRows = {
+    remaining: async (tokenIds) => {
+      const out = new Map<string, number>()
+      const read = this.db.prepare<[string], { remaining: number }>(
+        'SELECT remaining FROM usage_counters WHERE token_id = ?',
+      )
+      for (const id of tokenIds) {
+        const row = read.get(id)
+        if (row) out.set(id, row.remaining)
+      }
+      return out
+    },
+    pruneExpired: async (beforeSec) => {
+      const [deleted] = await this.run([
+        { sql: 'DELETE FROM usage_counters WHERE expires_at < ?', params: [beforeSec] },
+      ])
+      return deleted!.changes
+    },
+  }
+
+  readonly blocks: SubjectBlockRows = {
+    add: async (row: SubjectBlockRow) => {
+      const [existed, _write] = await this.run([
+        { sql: 'SELECT 1 FROM subject_blocks WHERE subject = ?', params: [row.subject] },
+        {
+          sql: `INSERT INTO subject_blocks (subject, reason, blocked_by, blocked_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (subject) DO UPDATE SET reason = excluded.reason, blocked_by = excluded.blocked_by`,
+          params: [row.subject, row.reason, row.blocked_by, row.blocked_at],
+        },
+      ])
+      return (existed!.rows ?? []).length === 0
+    },
+    remove: async (subject) => {
+      const [deleted] = await this.run([
+        { sql: 'DELETE FROM subject_blocks WHERE subject = ?', params: [subject] },
+      ])
+      return deleted!.changes > 0
+    },
+    list: async () =>
+      this.db
+        .prepare<[], SubjectBlockRow>(
+          'SELECT subject, reason, blocked_by, blocked_at FROM subject_blocks ORDER BY subject',
+        )
+        .all(),
   }
 
   readonly pruner: AuditPruner = {
@@ -217,6 +285,7 @@ export function storageError(failure: WriteFailure): StorageError {
   let mapped: StorageErrorCode = 'UNAVAILABLE'
   let outcomeUnknown = false
   if (code === 'HEAD_MOVED') mapped = 'HEAD_MOVED'
+  else if (code === 'BUDGET_EXHAUSTED') mapped = 'BUDGET_EXHAUSTED'
   else if (code.startsWith('SQLITE_CONSTRAINT')) mapped = 'DUPLICATE_ID'
   else if (code === 'SQLITE_FULL') mapped = 'FULL'
   else if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') mapped = 'CORRUPT'

@@ -26,6 +26,8 @@ import type { RevokeTokensRequest as _keybroker_v1_RevokeTokensRequest, RevokeTo
 import type { RevokeTokensResponse as _keybroker_v1_RevokeTokensResponse, RevokeTokensResponse__Output as _keybroker_v1_RevokeTokensResponse__Output } from '../../keybroker/v1/RevokeTokensResponse.js';
 import type { RotateSigningKeyRequest as _keybroker_v1_RotateSigningKeyRequest, RotateSigningKeyRequest__Output as _keybroker_v1_RotateSigningKeyRequest__Output } from '../../keybroker/v1/RotateSigningKeyRequest.js';
 import type { RotateSigningKeyResponse as _keybroker_v1_RotateSigningKeyResponse, RotateSigningKeyResponse__Output as _keybroker_v1_RotateSigningKeyResponse__Output } from '../../keybroker/v1/RotateSigningKeyResponse.js';
+import type { UnblockSubjectRequest as _keybroker_v1_UnblockSubjectRequest, UnblockSubjectRequest__Output as _keybroker_v1_UnblockSubjectRequest__Output } from '../../keybroker/v1/UnblockSubjectRequest.js';
+import type { UnblockSubjectResponse as _keybroker_v1_UnblockSubjectResponse, UnblockSubjectResponse__Output as _keybroker_v1_UnblockSubjectResponse__Output } from '../../keybroker/v1/UnblockSubjectResponse.js';
 import type { VerifyAuditLogRequest as _keybroker_v1_VerifyAuditLogRequest, VerifyAuditLogRequest__Output as _keybroker_v1_VerifyAuditLogRequest__Output } from '../../keybroker/v1/VerifyAuditLogRequest.js';
 import type { VerifyAuditLogResponse as _keybroker_v1_VerifyAuditLogResponse, VerifyAuditLogResponse__Output as _keybroker_v1_VerifyAuditLogResponse__Output } from '../../keybroker/v1/VerifyAuditLogResponse.js';
 import type { WatchExchangesRequest as _keybroker_v1_WatchExchangesRequest, WatchExchangesRequest__Output as _keybroker_v1_WatchExchangesRequest__Output } from '../../keybroker/v1/WatchExchangesRequest.js';
@@ -135,6 +137,15 @@ export interface AdminClient extends grpc.Client {
   rotateSigningKey(argument: _keybroker_v1_RotateSigningKeyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_RotateSigningKeyResponse__Output>): grpc.ClientUnaryCall;
   rotateSigningKey(argument: _keybroker_v1_RotateSigningKeyRequest, callback: grpc.requestCallback<_keybroker_v1_RotateSigningKeyResponse__Output>): grpc.ClientUnaryCall;
   
+  UnblockSubject(argument: _keybroker_v1_UnblockSubjectRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_UnblockSubjectResponse__Output>): grpc.ClientUnaryCall;
+  UnblockSubject(argument: _keybroker_v1_UnblockSubjectRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_keybroker_v1_UnblockSubjectResponse__Output>): grpc.ClientUnaryCall;
+  UnblockSubject(argument: _keybroker_v1_UnblockSubjectRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_UnblockSubjectResponse__Output>): grpc.ClientUnaryCall;
+  UnblockSubject(argument: _keybroker_v1_UnblockSubjectRequest, callback: grpc.requestCallback<_keybroker_v1_UnblockSubjectResponse__Output>): grpc.ClientUnaryCall;
+  unblockSubject(argument: _keybroker_v1_UnblockSubjectRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_UnblockSubjectResponse__Output>): grpc.ClientUnaryCall;
+  unblockSubject(argument: _keybroker_v1_UnblockSubjectRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_keybroker_v1_UnblockSubjectResponse__Output>): grpc.ClientUnaryCall;
+  unblockSubject(argument: _keybroker_v1_UnblockSubjectRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_UnblockSubjectResponse__Output>): grpc.ClientUnaryCall;
+  unblockSubject(argument: _keybroker_v1_UnblockSubjectRequest, callback: grpc.requestCallback<_keybroker_v1_UnblockSubjectResponse__Output>): grpc.ClientUnaryCall;
+  
   VerifyAuditLog(argument: _keybroker_v1_VerifyAuditLogRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_VerifyAuditLogResponse__Output>): grpc.ClientUnaryCall;
   VerifyAuditLog(argument: _keybroker_v1_VerifyAuditLogRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_keybroker_v1_VerifyAuditLogResponse__Output>): grpc.ClientUnaryCall;
   VerifyAuditLog(argument: _keybroker_v1_VerifyAuditLogRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_keybroker_v1_VerifyAuditLogResponse__Output>): grpc.ClientUnaryCall;
@@ -176,6 +187,8 @@ export interface AdminHandlers extends grpc.UntypedServiceImplementation {
   
   RotateSigningKey: grpc.handleUnaryCall<_keybroker_v1_RotateSigningKeyRequest__Output, _keybroker_v1_RotateSigningKeyResponse>;
   
+  UnblockSubject: grpc.handleUnaryCall<_keybroker_v1_UnblockSubjectRequest__Output, _keybroker_v1_UnblockSubjectResponse>;
+  
   VerifyAuditLog: grpc.handleUnaryCall<_keybroker_v1_VerifyAuditLogRequest__Output, _keybroker_v1_VerifyAuditLogResponse>;
   
   WatchExchanges: grpc.handleServerStreamingCall<_keybroker_v1_WatchExchangesRequest__Output, _keybroker_v1_Exchange>;
@@ -195,6 +208,7 @@ export interface AdminDefinition extends grpc.ServiceDefinition {
   RetireSigningKey: MethodDefinition<_keybroker_v1_RetireSigningKeyRequest, _keybroker_v1_RetireSigningKeyResponse, _keybroker_v1_RetireSigningKeyRequest__Output, _keybroker_v1_RetireSigningKeyResponse__Output>
   RevokeTokens: MethodDefinition<_keybroker_v1_RevokeTokensRequest, _keybroker_v1_RevokeTokensResponse, _keybroker_v1_RevokeTokensRequest__Output, _keybroker_v1_RevokeTokensResponse__Output>
   RotateSigningKey: MethodDefinition<_keybroker_v1_RotateSigningKeyRequest, _keybroker_v1_RotateSigningKeyResponse, _keybroker_v1_RotateSigningKeyRequest__Output, _keybroker_v1_RotateSigningKeyResponse__Output>
+  UnblockSubject: MethodDefinition<_keybroker_v1_UnblockSubjectRequest, _keybroker_v1_UnblockSubjectResponse, _keybroker_v1_UnblockSubjectRequest__Output, _keybroker_v1_UnblockSubjectResponse__Output>
   VerifyAuditLog: MethodDefinition<_keybroker_v1_VerifyAuditLogRequest, _keybroker_v1_VerifyAuditLogResponse, _keybroker_v1_VerifyAuditLogRequest__Output, _keybroker_v1_VerifyAuditLogResponse__Output>
   WatchExchanges: MethodDefinition<_keybroker_v1_WatchExchangesRequest, _keybroker_v1_Exchange, _keybroker_v1_WatchExchangesRequest__Output, _keybroker_v1_Exchange__Output>
 }

@@ -1,5 +1,6 @@
 // Original file: proto/keybroker/v1/broker.proto
 
+import type { TaskContext as _keybroker_v1_TaskContext, TaskContext__Output as _keybroker_v1_TaskContext__Output } from '../../keybroker/v1/TaskContext.js';
 
 export interface DelegateTokenRequest {
   'parent_token'?: (string);
@@ -7,6 +8,8 @@ export interface DelegateTokenRequest {
   'ttl_seconds'?: (number);
   'actor'?: (string);
   'audience'?: (string);
+  'task'?: (_keybroker_v1_TaskContext | null);
+  'max_uses'?: (number);
 }
 
 export interface DelegateTokenRequest__Output {
@@ -15,4 +18,6 @@ export interface DelegateTokenRequest__Output {
   'ttl_seconds': (number);
   'actor': (string);
   'audience': (string);
+  'task': (_keybroker_v1_TaskContext__Output | null);
+  'max_uses': (number);
 }

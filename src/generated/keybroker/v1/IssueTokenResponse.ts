@@ -10,6 +10,7 @@ export interface IssueTokenResponse {
   'audience'?: (string);
   'token_id'?: (string);
   'exchange_id'?: (string);
+  'max_uses'?: (number);
 }
 
 export interface IssueTokenResponse__Output {
@@ -20,4 +21,5 @@ export interface IssueTokenResponse__Output {
   'audience': (string);
   'token_id': (string);
   'exchange_id': (string);
+  'max_uses': (number);
 }
