@@ -32,6 +32,8 @@ export interface AdminDeps {
   admins: () => readonly AdminEntry[]
   query: AuditQuery
   verifyLog: () => Promise<VerifyChainResult>
+  /** Hash of the loaded policy, recorded in every admin row's detail (which policy answered). */
+  policyHash?: () => string
 }
 
 export interface ListExchangesInput extends RawExchangeFilter {
@@ -233,7 +235,13 @@ export class AdminExchange {
   ): Promise<Authorized> {
     const started = process.hrtime.bigint()
     const identity = await this.steps.authenticate(creds, started, `admin.${method}`)
-    const base = this.steps.identityFields(creds, identity, { kind: 'admin', detail: { method, ...detail } })
+    const policy: Record<string, string> = this.admin.policyHash
+      ? { policy_hash: this.admin.policyHash() }
+      : {}
+    const base = this.steps.identityFields(creds, identity, {
+      kind: 'admin',
+      detail: { method, ...policy, ...detail },
+    })
     if (!isAdmin(identity, this.admin.admins())) {
       const error = new BrokerError(
         'ERR_NOT_ADMIN',

@@ -9,6 +9,7 @@ import { Exchange, type ExchangeEvent, type ProxySecretSource } from '../exchang
 import { CertificateIdentityCache } from '../identity/mtls.js'
 import { WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
+import { assertKekMatches } from '../issuer/kek_check.js'
 import { SealedKeyStore } from '../issuer/key_store.js'
 import { RevocationList } from '../issuer/revocations.js'
 import { SigningKeys } from '../issuer/signing_keys.js'
@@ -19,6 +20,7 @@ import type { Storage } from '../storage/ports.js'
 import { adminService } from './admin_service.js'
 import { type AuditLogView, auditLogView } from './audit_view.js'
 import { brokerHandlers } from './broker_service.js'
+import { wireCluster } from './cluster_wiring.js'
 import { ConfigReloader, type ReloadResult } from './config_reload.js'
 import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './config_wiring.js'
 import { connectionLimitsFromConfig, grpcServerLimits, refusalReporter } from './connection_limits.js'
@@ -30,7 +32,7 @@ import { oauthRoutes } from './oauth/index.js'
 import { secretResolverFromConfig } from './providers_from_config.js'
 import { Readiness } from './readiness.js'
 import { revocationFeedService, storeFeedSource } from './revocation_feed.js'
-import { openBrokerStorage } from './storage_wiring.js'
+import { chooseNodeId, openBrokerStorage } from './storage_wiring.js'
 
 export interface StartOptions {
   clock?: Clock
@@ -84,15 +86,19 @@ const RETENTION_INTERVAL_MS = 10 * 60_000
 /** Composition root: the only place concrete classes are built and wired. */
 export async function startBroker(config: BrokerConfig, options: StartOptions = {}): Promise<RunningBroker> {
   const clock = options.clock ?? systemClock
-  const logger = options.logger ?? pino({ level: process.env.KEYBROKER_LOG_LEVEL ?? 'info' })
+  // every log line names its replica (node_id = its audit chain)
+  const nodeId = chooseNodeId(config)
+  const logger = (options.logger ?? pino({ level: process.env.KEYBROKER_LOG_LEVEL ?? 'info' })).child({
+    node_id: nodeId,
+  })
   const tlsMaterial = readTlsMaterial(config)
   const kek = loadOrCreateKek(config.keys.kek_file)
   for (const warning of config.warnings ?? []) logger.warn({ config: config.sourceFile }, warning)
   if (config.storage.driver === 'sqlite')
     for (const warning of statePermissionWarnings(config))
       logger.warn({ warning }, 'state files are not private')
-  const opened = await openBrokerStorage(config, { clock, logger })
-  const { storage, appender: audit, nodeId } = opened
+  const opened = await openBrokerStorage(config, { clock, logger, nodeId })
+  const { storage, appender: audit } = opened
   const closeOnFailure: Array<() => unknown> = []
   try {
     // The swappable part of the config: replaced whole by reload, read per call.
@@ -106,6 +112,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       maxTokenLifetimeMs,
       clock,
     })
+    await assertKekMatches(storage.keys, kek, { kekFile: config.keys.kek_file, location: storage.location })
     await keys.init()
     const revocations = new RevocationList(storage.revocations, clock)
     await revocations.refresh()
@@ -144,6 +151,18 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       }
       logger[level](line, event.decision === 'error' ? 'exchange failed' : 'exchange')
     }
+    const cluster = await wireCluster({
+      config,
+      storage,
+      nodeId,
+      revocations,
+      keys,
+      localAppends: audit,
+      metrics,
+      clock,
+      logger,
+    })
+    closeOnFailure.push(() => cluster.close())
     const secrets = secretResolverFromConfig(config, {
       clock,
       logger,
@@ -199,9 +218,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         admins: () => live.config.admins,
         query,
         verifyLog: () => verifyChain(storage.reader),
+        policyHash: cluster.policyHash,
       }),
       query,
-      log: audit,
+      log: cluster.appends,
       clock,
       listener: () => grpcListener,
       watchMaxLag: config.audit.watch_max_lag,
@@ -372,6 +392,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         live.policy = new Policy(next)
         live.config = next
         running.config = next
+        cluster.configChanged(next)
         admin.closeWatchesOfFormerAdmins()
         feed.closeUnauthorized()
         reloadTls(trigger)
@@ -387,7 +408,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         grpc_port: grpcPort,
         http_port: httpListener.port,
         tls: Boolean(tlsMaterial),
-        node_id: nodeId,
+        policy_hash: cluster.policyHash(),
         storage: `${storage.driver}:${storage.location}`,
       },
       'keybroker serving',
@@ -420,6 +441,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         readiness.stop()
         await workloadTokens?.close()
         await secrets.close()
+        await cluster.close()
         await opened.close()
         logger.info('keybroker stopped')
       })()

@@ -1,11 +1,13 @@
 import type { PostgresStorageOptions } from '../options.js'
 import type { SchemaState, Storage } from '../ports.js'
 import { PgChainStore } from './chain_store.js'
+import { PgClusterRows } from './cluster.js'
 import { resolveTarget } from './connection.js'
 import { PgKeyRows } from './keys.js'
 import { PgChainLeases } from './leases.js'
 import { PgMetaRows } from './meta.js'
 import { readSchema, runMigrations } from './migrate.js'
+import { PgNotifications } from './notifications.js'
 import { PgAuditPruner } from './pruner.js'
 import { PgAuditReader } from './reader.js'
 import { PgRevocationRows } from './revocations.js'
@@ -47,6 +49,8 @@ class PostgresStorage implements Storage {
   readonly keys: PgKeyRows
   readonly revocations: PgRevocationRows
   readonly meta: PgMetaRows
+  readonly notifications: PgNotifications
+  readonly cluster: PgClusterRows
   readonly #session: PgSession
 
   constructor(session: PgSession) {
@@ -59,6 +63,8 @@ class PostgresStorage implements Storage {
     this.keys = new PgKeyRows(session)
     this.revocations = new PgRevocationRows(session)
     this.meta = new PgMetaRows(session)
+    this.notifications = new PgNotifications(session)
+    this.cluster = new PgClusterRows(session)
   }
 
   schema(): Promise<SchemaState> {
@@ -73,7 +79,8 @@ class PostgresStorage implements Storage {
     await this.#session.query('ping', 'SELECT 1', [], { timeoutMs })
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.notifications.close()
     return this.#session.close()
   }
 }
