@@ -53,8 +53,8 @@ export class PgNotifications implements Notifications {
   }
 
   on(topic: NotificationTopic, listener: () => void): () => void {
-    let set = this.#listeners.get(topic)
-    if (!set) this.#listeners.set(topic, (set = new Set()))
+    const set = this.#listeners.get(topic) ?? new Set()
+    this.#listeners.set(topic, set)
     set.add(listener)
     if (!this.#client && !this.#connecting && !this.#retry) void this.#connect()
     return () => set.delete(listener)
