@@ -17,6 +17,8 @@ export const LISTENER_APPLICATION_NAME = 'keybroker-listen'
 
 const RECONNECT_MIN_MS = 250
 const RECONNECT_MAX_MS = 5_000
+/** A connection must stay up this long before the backoff starts again from its minimum (no reconnect storm). */
+const STABLE_MS = 30_000
 /** A listening connection sends nothing on its own: probe it so a silently dead peer is noticed. */
 const PROBE_MS = 15_000
 
@@ -40,6 +42,7 @@ export class PgNotifications implements Notifications {
   #connecting = false
   #closed = false
   #attempt = 0
+  #upSince = 0
   #retry: NodeJS.Timeout | undefined
   #probe: NodeJS.Timeout | undefined
 
@@ -104,7 +107,7 @@ export class PgNotifications implements Notifications {
       )
       this.#client = live
       this.#listening = true
-      this.#attempt = 0
+      this.#upSince = Date.now()
       this.#probe = setInterval(() => {
         live.query('SELECT 1').catch((err: Error) => this.#lost(live, err))
       }, PROBE_MS)
@@ -125,6 +128,7 @@ export class PgNotifications implements Notifications {
     this.#client = undefined
     this.#listening = false
     clearInterval(this.#probe)
+    if (Date.now() - this.#upSince >= STABLE_MS) this.#attempt = 0
     client.end().catch(() => {})
     this.#schedule(err)
   }
