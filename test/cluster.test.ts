@@ -235,10 +235,12 @@ describe('cluster: replicas on one PostgreSQL database', function () {
     })()
     try {
       await eventually(
-        async () => !/keybroker_cluster_notifications_listening 1/.test((await b.get('/metrics')).body),
+        () => b.logs('notification connection is down').length > 0,
         10_000,
         'B to notice its notification connection is gone',
-      )
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}; B's log:\n${b.output().slice(-3000)}`)
+      })
       await unary(
         a.adminClient(certs.admin),
         'RevokeTokens',
