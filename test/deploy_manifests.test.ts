@@ -118,6 +118,100 @@ describe('deploy/kubernetes manifests', () => {
   }
 })
 
+describe('deploy/kubernetes/cluster manifests (replicas on PostgreSQL)', () => {
+  const clusterDir = join(dir, 'cluster')
+  const manifests = readdirSync(clusterDir)
+    .filter((f) => f.endsWith('.yaml'))
+    .flatMap((file) =>
+      parseAllDocuments(readFileSync(join(clusterDir, file), 'utf8')).map((doc) => {
+        expect(doc.errors, `${file}: ${doc.errors.map((e) => e.message).join('; ')}`).to.be.empty
+        return doc.toJS() as Manifest
+      }),
+    )
+  const find = (kind: string, name: string) => {
+    const found = manifests.find((m) => m.kind === kind && m.metadata.name === name)
+    expect(found, `${kind} ${name} in deploy/kubernetes/cluster`).to.exist
+    return found!
+  }
+  const deployment = () => find('Deployment', 'keybroker')
+  const container = () => deployment().spec.template.spec.containers[0]
+  const mounts = () =>
+    Object.fromEntries(
+      container().volumeMounts.map((v: { name: string; mountPath: string }) => [v.name, v.mountPath]),
+    )
+  const volumes = () =>
+    Object.fromEntries(deployment().spec.template.spec.volumes.map((v: { name: string }) => [v.name, v]))
+  const config = () => find('ConfigMap', 'keybroker-cluster-config').data['keybroker.yaml'] as string
+
+  it('every document has apiVersion, kind, a name and the keybroker namespace', () => {
+    for (const m of manifests) {
+      expect(m.apiVersion, JSON.stringify(m.metadata)).to.be.a('string')
+      expect(m.metadata.namespace, m.metadata.name).to.equal('keybroker')
+    }
+  })
+
+  it('Deployment: 3 replicas, readiness on /readyz, anti-affinity across nodes, a rollout that never drops below 3', () => {
+    const d = deployment()
+    expect(d.spec.replicas).to.equal(3)
+    expect(d.spec.strategy.rollingUpdate).to.deep.equal({ maxSurge: 1, maxUnavailable: 0 })
+    const pod = d.spec.template.spec
+    expect(d.spec.selector.matchLabels).to.deep.equal({ 'app.kubernetes.io/name': 'keybroker' })
+    expect(pod.template?.metadata ?? d.spec.template.metadata.labels).to.include(d.spec.selector.matchLabels)
+    const anti = pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0]
+    expect(anti.topologyKey).to.equal('kubernetes.io/hostname')
+    expect(anti.labelSelector.matchLabels).to.deep.equal(d.spec.selector.matchLabels)
+    expect(container().readinessProbe.httpGet).to.include({ path: '/readyz', scheme: 'HTTPS' })
+    expect(container().livenessProbe.httpGet).to.include({ path: '/healthz', scheme: 'HTTPS' })
+    expect(container().securityContext).to.deep.include({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    })
+    expect(pod.securityContext.runAsUser).to.equal(10001)
+    expect(container().args).to.deep.equal(['serve', '--config', `${mounts().config}/keybroker.yaml`])
+    // no volume claim: a replica keeps nothing durable
+    expect(d.spec.volumeClaimTemplates).to.be.undefined
+    expect(Object.values(volumes()).some((v: any) => v.persistentVolumeClaim)).to.equal(false)
+  })
+
+  it('PodDisruptionBudget keeps 2 replicas during voluntary disruptions', () => {
+    const pdb = find('PodDisruptionBudget', 'keybroker')
+    expect(pdb.apiVersion).to.equal('policy/v1')
+    expect(pdb.spec.minAvailable).to.equal(2)
+    expect(pdb.spec.selector.matchLabels).to.deep.equal(deployment().spec.selector.matchLabels)
+  })
+
+  it('config: postgres storage with the password and KEK from Secrets mounted where the config reads them', () => {
+    const text = config()
+    expect(text).to.match(/driver: postgres/)
+    expect(text).to.not.match(/node_id:/)
+    expect(text).to.not.match(/postgres:\/\/[^@\s]*:[^@\s]*@/) // no password in the URL
+    const pw = /password_file: (\S+)/.exec(text)![1]!
+    const ca = /ca_file: (\S+\/db\/ca\.crt)/.exec(text)![1]!
+    const kek = /kek_file: (\S+)/.exec(text)![1]!
+    expect(pw).to.equal(`${mounts().db}/password`)
+    expect(ca).to.equal(`${mounts().db}/ca.crt`)
+    expect(kek).to.equal(`${mounts().kek}/kek`)
+    const db = find('Secret', 'keybroker-db')
+    expect(volumes().db.secret.secretName).to.equal('keybroker-db')
+    expect(Object.keys(db.stringData)).to.include.members(['password', 'ca.crt'])
+    expect(volumes().kek.secret.secretName).to.equal('keybroker-kek')
+    // keybroker refuses a KEK file others can read
+    expect(volumes().kek.secret.defaultMode & 0o077).to.equal(0)
+    expect(Object.keys(find('Secret', 'keybroker-kek').stringData)).to.deep.equal(['kek'])
+    expect(volumes().config.configMap.name).to.equal('keybroker-cluster-config')
+  })
+
+  it('a headless Service for dns:/// balancing and egress to PostgreSQL', () => {
+    const headless = find('Service', 'keybroker-replicas')
+    expect(headless.spec.clusterIP).to.equal('None')
+    expect(headless.spec.selector).to.deep.equal({ 'app.kubernetes.io/name': 'keybroker' })
+    const np = find('NetworkPolicy', 'keybroker-postgres')
+    expect(np.spec.egress[0].ports).to.deep.include({ port: 5432, protocol: 'TCP' })
+  })
+})
+
 describe('deploy/systemd and deploy/docker', () => {
   it('the systemd unit is hardened and reloads with SIGHUP', () => {
     const unit = readFileSync(join(REPO_ROOT, 'deploy/systemd/keybroker.service'), 'utf8')

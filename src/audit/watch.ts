@@ -78,8 +78,9 @@ export class ExchangeWatch {
     this.#unsubscribe()
   }
 
+  /** `rows` committed here; an empty list means another process committed rows (a notification): read. */
   #onAppend(rows: StoredExchange[]): void {
-    if (this.#stopped || rows.length === 0) return
+    if (this.#stopped) return
     if (this.#paused) {
       this.#behind += rows.length
       if (this.#behind > this.#options.maxLag) {

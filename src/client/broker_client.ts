@@ -5,6 +5,7 @@ import { loadBrokerProto } from '../proto/load.js'
 import { pendingApprovalId, waitForApproval } from './approval.js'
 import { CredentialFiles } from './credential_files.js'
 import { BrokerError, configError, fromServiceError } from './errors.js'
+import { mayRetry, ReplicaChannels, replicaAddresses } from './replicas.js'
 import { withRetries } from './retry.js'
 import { type BrokerToken, TokenCache } from './token_cache.js'
 
@@ -22,8 +23,12 @@ import { type BrokerToken, TokenCache } from './token_cache.js'
  * ```
  */
 export interface BrokerClientOptions {
-  /** The broker's gRPC address, `host:port`. */
-  address: string
+  /**
+   * The broker's gRPC address, `host:port`; or several replicas: a list (or a comma-separated
+   * string) of `host:port`, or one `dns:///name:port` whose addresses are all used. Calls are
+   * spread over the replicas and move off a dead one; see {@link BrokerClient} for what is retried.
+   */
+  address: string | readonly string[]
   tls: {
     /** CA bundle (PEM) that signed the broker's certificate. */
     caFile: string
@@ -150,7 +155,7 @@ export interface WhoAmI {
   certThumbprint: string
 }
 
-type Method = 'IssueToken' | 'DelegateToken' | 'FetchSecret' | 'WhoAmI'
+type Method = 'IssueToken' | 'DelegateToken' | 'FetchSecret' | 'WhoAmI' | 'GetJwks'
 type UnaryMethod<Res> = (
   request: object,
   metadata: grpc.Metadata,
@@ -171,8 +176,11 @@ const CHANNEL_DEFAULTS: grpc.ChannelOptions = {
  *
  * Tokens are cached per (audience, scopes, binding) and refreshed in the background at about 80% of
  * their life; concurrent callers of a cold entry share one request; an expired token is never
- * returned. Calls retry UNAVAILABLE with backoff within their deadline; every other failure is a
- * {@link BrokerError} at once. Certificate and workload-token files are re-read when they change.
+ * returned. With several replicas (`address: ['broker-0:7443', 'broker-1:7443']` or a `dns:///` name)
+ * calls are spread over them and move off a dead one. IssueToken, DelegateToken, WhoAmI and GetJwks
+ * retry UNAVAILABLE with backoff, on another replica, within their deadline; FetchSecret only when
+ * the request never reached a broker (a Vault dynamic read mints a credential each time it runs).
+ * Every other failure is a {@link BrokerError} at once. Certificate and workload-token files are re-read when they change.
  *
  * @example
  * ```ts
@@ -190,7 +198,8 @@ export class BrokerClient {
   private readonly cache: TokenCache
   private readonly deadlineMs: number
   private readonly onError: (error: BrokerError) => void
-  private channel?: { client: RawBrokerClient; version: number }
+  private channel?: { replicas: ReplicaChannels<RawBrokerClient>; version: number }
+  private readonly addresses: string[]
   private closed = false
 
   /**
@@ -209,7 +218,9 @@ export class BrokerClient {
    * ```
    */
   constructor(private readonly options: BrokerClientOptions) {
-    if (!options.address) throw configError('address is required (host:port of the broker)')
+    if (!options.address || options.address.length === 0)
+      throw configError('address is required (host:port of the broker)')
+    this.addresses = replicaAddresses(options.address)
     if (!options.tls?.caFile) throw configError('tls.caFile is required (the CA that signed the broker)')
     if (options.workloadTokenFile && options.workloadToken) {
       throw configError('give workloadTokenFile or workloadToken, not both')
@@ -319,7 +330,7 @@ export class BrokerClient {
     } catch (err) {
       const approvalId = options.waitForApproval ? pendingApprovalId(err) : undefined
       if (!approvalId) throw err
-      const update = await waitForApproval(this.client(), await this.metadata(), approvalId)
+      const update = await waitForApproval(this.replicas().pick(), await this.metadata(), approvalId)
       res = update.secret as typeof res
     }
     return { value: res.value, version: res.version, expiresAt: res.expires_at, exchangeId: res.exchange_id }
@@ -409,6 +420,21 @@ export class BrokerClient {
   }
 
   /**
+   * The broker's signing keys (JWKS JSON text), as served by every replica: what a resource
+   * server verifies broker tokens with. Retried on another replica like {@link token}.
+   *
+   * @example
+   * ```ts
+   * const jwks = JSON.parse(await broker.jwks()) as { keys: Array<{ kid: string }> }
+   * logger.info({ kids: jwks.keys.map((k) => k.kid) }, 'broker signing keys')
+   * ```
+   */
+  async jwks(): Promise<string> {
+    const res = await this.call<{ jwks_json: string }>('GetJwks', {})
+    return res.jwks_json
+  }
+
+  /**
    * Stop background refreshes and close the connection. Calls made afterwards fail.
    *
    * @example
@@ -419,7 +445,7 @@ export class BrokerClient {
   close(): void {
     this.closed = true
     this.cache.close()
-    this.channel?.client.close()
+    this.channel?.replicas.close()
     this.channel = undefined
   }
 
@@ -442,17 +468,20 @@ export class BrokerClient {
     } catch (err) {
       const approvalId = pendingApprovalId(err)
       if (!approvalId) throw err
-      const update = await waitForApproval(this.client(), await this.metadata(), approvalId)
+      const update = await waitForApproval(this.replicas().pick(), await this.metadata(), approvalId)
       return toToken(update.token as IssueTokenResponse__Output)
     }
   }
 
   private call<Res>(method: Method, request: object): Promise<Res> {
+    // replicas that failed this call: the retry goes to another one while any is left
+    const tried = new Set<RawBrokerClient>()
     return withRetries(
       async (deadline) => {
         if (this.closed)
           throw new BrokerError('ERR_CLIENT_CLOSED', grpc.status.CANCELLED, 'BrokerClient is closed')
-        const client = this.client()
+        const client = this.replicas().pick(tried)
+        tried.add(client)
         const metadata = await this.metadata()
         return new Promise<Res>((resolve, reject) => {
           const fn = (client as unknown as Record<Method, UnaryMethod<Res>>)[method].bind(client)
@@ -461,30 +490,38 @@ export class BrokerClient {
           )
         })
       },
-      { deadlineMs: this.deadlineMs, initialBackoffMs: 100, maxBackoffMs: 1_000, now: Date.now },
+      {
+        deadlineMs: this.deadlineMs,
+        initialBackoffMs: 100,
+        maxBackoffMs: 1_000,
+        now: Date.now,
+        retryable: (err) => mayRetry(method, err),
+      },
     )
   }
 
-  /** The channel for the current TLS material; rebuilt when a rotated certificate is loaded. */
-  private client(): RawBrokerClient {
+  /** The channels (one per replica) for the current TLS material; rebuilt when a rotated certificate is loaded. */
+  private replicas(): ReplicaChannels<RawBrokerClient> {
     const material = this.files.channelMaterial()
-    if (this.channel?.version === material.version) return this.channel.client
-    const previous = this.channel?.client
-    const { tls, address, channelOptions } = this.options
+    if (this.channel?.version === material.version) return this.channel.replicas
+    const previous = this.channel?.replicas
+    const { tls, channelOptions } = this.options
     const proto = loadBrokerProto()
-    const client = new proto.keybroker.v1.Broker(
-      address,
-      grpc.credentials.createSsl(material.ca, material.key ?? null, material.cert ?? null),
-      {
-        ...CHANNEL_DEFAULTS,
-        ...(tls.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
-        ...channelOptions,
-      },
+    const credentials = grpc.credentials.createSsl(material.ca, material.key ?? null, material.cert ?? null)
+    const replicas = new ReplicaChannels(
+      this.addresses,
+      (address, balancing) =>
+        new proto.keybroker.v1.Broker(address, credentials, {
+          ...CHANNEL_DEFAULTS,
+          ...balancing,
+          ...(tls.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
+          ...channelOptions,
+        }),
     )
-    this.channel = { client, version: material.version }
+    this.channel = { replicas, version: material.version }
     // Calls already on the old channel may finish; it is closed once they have run out of time.
     if (previous) setTimeout(() => previous.close(), this.deadlineMs + 1_000).unref()
-    return client
+    return replicas
   }
 
   private async metadata(): Promise<grpc.Metadata> {

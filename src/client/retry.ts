@@ -8,6 +8,8 @@ export interface RetryPolicy {
   initialBackoffMs: number
   maxBackoffMs: number
   now: () => number
+  /** Which failures are retried (default: every UNAVAILABLE). */
+  retryable?: (err: BrokerError) => boolean
 }
 
 /**
@@ -37,6 +39,7 @@ export async function withRetries<T>(
         continue
       }
       if (err.grpcCode !== status.UNAVAILABLE) throw err
+      if (policy.retryable && !policy.retryable(err)) throw err
       unavailable = err
       const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** n)
       // Jitter spreads the retries of many clients after a broker restart.

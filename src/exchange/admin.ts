@@ -28,6 +28,8 @@ export interface AdminDeps {
   admins: () => readonly AdminEntry[]
   query: AuditQuery
   verifyLog: () => Promise<VerifyChainResult>
+  /** Hash of the loaded policy, recorded in every admin row's detail (which policy answered). */
+  policyHash?: () => string
 }
 
 export interface ListExchangesInput extends RawExchangeFilter {
@@ -298,7 +300,13 @@ export class AdminExchange {
   ): Promise<Authorized> {
     const started = process.hrtime.bigint()
     const identity = await this.steps.authenticate(creds, started, `admin.${method}`)
-    const base = this.steps.identityFields(creds, identity, { kind: 'admin', detail: { method, ...detail } })
+    const policy: Record<string, string> = this.admin.policyHash
+      ? { policy_hash: this.admin.policyHash() }
+      : {}
+    const base = this.steps.identityFields(creds, identity, {
+      kind: 'admin',
+      detail: { method, ...policy, ...detail },
+    })
     const role = roleOf(identity, this.admin.admins())
     if (role === undefined) {
       const error = new BrokerError(

@@ -142,3 +142,13 @@ function unseal(kek: Buffer, sealed: Buffer, additional: Buffer): Buffer {
   decipher.setAuthTag(tag)
   return Buffer.concat([decipher.update(sealed.subarray(IV_BYTES + TAG_BYTES)), decipher.final()])
 }
+
+/** Whether `kek` decrypts this row's sealed private key (startup check: is this the cluster's KEK?). */
+export function kekOpens(kek: Buffer, row: SealedKeyRow): boolean {
+  try {
+    unseal(kek, row.sealed_private_key, aad(row.kid, row.alg, row.public_jwk))
+    return true
+  } catch {
+    return false
+  }
+}

@@ -10,6 +10,7 @@ import { Guardrails } from '../guardrails/guardrails.js'
 import { CertificateIdentityCache } from '../identity/mtls.js'
 import { WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
+import { assertKekMatches } from '../issuer/kek_check.js'
 import { SealedKeyStore } from '../issuer/key_store.js'
 import { RevocationList } from '../issuer/revocations.js'
 import { SigningKeys } from '../issuer/signing_keys.js'
@@ -21,6 +22,7 @@ import { adminService } from './admin_service.js'
 import { approvalHandlers, unimplementedAdmin } from './approval_service.js'
 import { type AuditLogView, auditLogView } from './audit_view.js'
 import { brokerHandlers } from './broker_service.js'
+import { wireCluster } from './cluster_wiring.js'
 import { ConfigReloader, type ReloadResult } from './config_reload.js'
 import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './config_wiring.js'
 import { connectionLimitsFromConfig, grpcServerLimits, refusalReporter } from './connection_limits.js'
@@ -34,7 +36,7 @@ import { BrokerMetrics } from './metrics.js'
 import { secretResolverFromConfig } from './providers_from_config.js'
 import { Readiness } from './readiness.js'
 import { revocationFeedService, storeFeedSource } from './revocation_feed.js'
-import { openBrokerStorage } from './storage_wiring.js'
+import { chooseNodeId, openBrokerStorage } from './storage_wiring.js'
 import { TlsReloader } from './tls_reload.js'
 
 export interface StartOptions {
@@ -89,15 +91,19 @@ const MAX_PENDING_APPROVALS = 100
 /** Composition root: the only place concrete classes are built and wired. */
 export async function startBroker(config: BrokerConfig, options: StartOptions = {}): Promise<RunningBroker> {
   const clock = options.clock ?? systemClock
-  const logger = options.logger ?? pino({ level: process.env.KEYBROKER_LOG_LEVEL ?? 'info' })
+  // every log line names its replica (node_id = its audit chain)
+  const nodeId = chooseNodeId(config)
+  const logger = (options.logger ?? pino({ level: process.env.KEYBROKER_LOG_LEVEL ?? 'info' })).child({
+    node_id: nodeId,
+  })
   const tlsMaterial = readTlsMaterial(config)
   const kek = loadOrCreateKek(config.keys.kek_file)
   for (const warning of config.warnings ?? []) logger.warn({ config: config.sourceFile }, warning)
   if (config.storage.driver === 'sqlite')
     for (const warning of statePermissionWarnings(config))
       logger.warn({ warning }, 'state files are not private')
-  const opened = await openBrokerStorage(config, { clock, logger })
-  const { storage, appender: audit, nodeId } = opened
+  const opened = await openBrokerStorage(config, { clock, logger, nodeId })
+  const { storage, appender: audit } = opened
   const closeOnFailure: Array<() => unknown> = []
   try {
     // The swappable part of the config: replaced whole by reload, read per call.
@@ -111,6 +117,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       maxTokenLifetimeMs,
       clock,
     })
+    await assertKekMatches(storage.keys, kek, { kekFile: config.keys.kek_file, location: storage.location })
     await keys.init()
     const revocations = new RevocationList(storage.revocations, clock)
     await revocations.refresh()
@@ -140,6 +147,18 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     })
 
     const observe = exchangeObserver(metrics, logger)
+    const cluster = await wireCluster({
+      config,
+      storage,
+      nodeId,
+      revocations,
+      keys,
+      localAppends: audit,
+      metrics,
+      clock,
+      logger,
+    })
+    closeOnFailure.push(() => cluster.close())
     const secrets = secretResolverFromConfig(config, {
       clock,
       logger,
@@ -207,6 +226,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       admins: () => live.config.admins,
       query,
       verifyLog: () => verifyChain(storage.reader),
+      policyHash: cluster.policyHash,
     })
     const approvalFlow = exchange.approvals(adminExchange)
     const approvals = approvalHandlers({
@@ -217,7 +237,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     const admin = adminService({
       admin: adminExchange,
       query,
-      log: audit,
+      log: cluster.appends,
       clock,
       listener: () => grpcListener,
       watchMaxLag: config.audit.watch_max_lag,
@@ -302,6 +322,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         live.policy = new Policy(next)
         live.config = next
         running.config = next
+        cluster.configChanged(next)
         admin.closeWatchesOfFormerAdmins()
         feed.closeUnauthorized()
         reloadTls(trigger)
@@ -317,7 +338,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         grpc_port: grpcPort,
         http_port: httpListener.port,
         tls: Boolean(tlsMaterial),
-        node_id: nodeId,
+        policy_hash: cluster.policyHash(),
         storage: `${storage.driver}:${storage.location}`,
       },
       'keybroker serving',
@@ -350,6 +371,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         readiness.stop()
         await workloadTokens?.close()
         await secrets.close()
+        await cluster.close()
         await opened.close()
         logger.info('keybroker stopped')
       })()

@@ -192,6 +192,39 @@ CREATE INDEX usage_counters_expires_at ON usage_counters (expires_at);
 CREATE TABLE subject_blocks (subject TEXT PRIMARY KEY, reason TEXT, blocked_by TEXT, blocked_at BIGINT NOT NULL);
 `
 
+/*
+ * Migration 6 (cluster): the replica table (policy hash + heartbeat, compared by every replica),
+ * and NOTIFY from the committing transaction of a revocation, an audit append or a key change, so
+ * replicas wake at once instead of waiting for their poll. Statement-level triggers: one
+ * notification per commit statement, not per row (a group commit of 100 rows is one NOTIFY).
+ * SQLite has one host and no NOTIFY: only the table, so both dialects share the schema.
+ */
+const SQLITE_V6 = `
+CREATE TABLE cluster_nodes (
+  node_id TEXT PRIMARY KEY, policy_hash TEXT NOT NULL, version TEXT NOT NULL,
+  started_at INTEGER NOT NULL, heartbeat_at INTEGER NOT NULL
+);
+`
+
+const POSTGRES_V6 = `
+CREATE TABLE cluster_nodes (
+  node_id TEXT COLLATE "C" PRIMARY KEY, policy_hash TEXT NOT NULL, version TEXT NOT NULL,
+  started_at BIGINT NOT NULL, heartbeat_at BIGINT NOT NULL
+);
+CREATE FUNCTION kb_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify(TG_ARGV[0], '');
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER revocations_notify AFTER INSERT ON revocations
+  FOR EACH STATEMENT EXECUTE FUNCTION kb_notify('kb_revocation');
+CREATE TRIGGER exchanges_notify AFTER INSERT ON exchanges
+  FOR EACH STATEMENT EXECUTE FUNCTION kb_notify('kb_append');
+CREATE TRIGGER signing_keys_notify AFTER INSERT OR UPDATE OR DELETE ON signing_keys
+  FOR EACH STATEMENT EXECUTE FUNCTION kb_notify('kb_keys');
+`
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'keybroker 0.1 schema', minBinary: '0.1.0', sqlite: SQLITE_V1, postgres: POSTGRES_V1 },
   {
@@ -214,6 +247,13 @@ export const MIGRATIONS: readonly Migration[] = [
     minBinary: '0.2.0',
     sqlite: V4('INTEGER'),
     postgres: V4('BIGINT'),
+  },
+  {
+    version: 6,
+    name: 'cluster: replica heartbeats and policy hashes, NOTIFY on revocations, appends and keys',
+    minBinary: '0.2.0',
+    sqlite: SQLITE_V6,
+    postgres: POSTGRES_V6,
   },
 ]
 

@@ -396,6 +396,44 @@ export interface AlertOutbox {
   lead(name: string, owner: string, ttlMs: number, nowMs: number): Promise<boolean>
 }
 
+/** What another process's commit announces (PostgreSQL LISTEN/NOTIFY, sent in the committing transaction). */
+export type NotificationTopic = 'revocation' | 'append' | 'keys'
+
+/**
+ * Wake-ups from other processes sharing the database. A notification carries no data: the
+ * listener re-reads from its own cursor, so a lost or duplicated one costs nothing but latency.
+ * While the connection is down nothing arrives (callers keep their poll as the fallback); on
+ * reconnect every listener is woken once, since something may have been missed meanwhile.
+ */
+export interface Notifications {
+  /** Call `listener` after each commit of `topic` by any process (this one included); returns unsubscribe. */
+  on(topic: NotificationTopic, listener: () => void): () => void
+  /** True while the listening connection is up and LISTENing. */
+  readonly listening: boolean
+  /** Be told when the connection goes down (with why) or comes back (logs). */
+  onState?(listener: (listening: boolean, error?: Error) => void): void
+}
+
+/** One replica's self-description, refreshed by its heartbeat (times in the database's unix ms). */
+export interface ReplicaRecord {
+  node_id: string
+  policy_hash: string
+  version: string
+  started_at: number
+  heartbeat_at: number
+}
+
+/** The cluster's membership table: each replica heartbeats its policy hash; peers compare. */
+export interface ClusterRows {
+  /** Insert or refresh this replica's row, stamped with the database's clock. */
+  heartbeat(row: Pick<ReplicaRecord, 'node_id' | 'policy_hash' | 'version'>): Promise<void>
+  /** Replicas whose heartbeat is at most `withinMs` old by the database's clock. */
+  live(withinMs: number): Promise<ReplicaRecord[]>
+  leave(nodeId: string): Promise<void>
+  /** The database's clock (`now()`), unix ms. */
+  databaseTime(): Promise<number>
+}
+
 /** One database, opened: every port over it. Built only by src/storage/open.ts. */
 export interface Storage {
   readonly driver: 'sqlite' | 'postgres'
@@ -413,6 +451,11 @@ export interface Storage {
 
   readonly usage: UsageRows
   readonly blocks: SubjectBlockRows
+
+  /** Cross-process wake-ups; absent on drivers with a single writer host (SQLite), which poll. */
+  readonly notifications?: Notifications
+  /** Replica membership; absent on SQLite (one process). */
+  readonly cluster?: ClusterRows
   schema(): Promise<SchemaState>
   /** Apply pending migrations (serialized across processes); returns the versions applied. */
   migrate(binaryVersion: string): Promise<number[]>

@@ -4,7 +4,8 @@ import { BrokerClient, BrokerError } from '../../client/index.js'
 import { CliExit, collect, duration } from '../common.js'
 
 export interface ConnectOptions {
-  address: string
+  /** One broker, or several replicas (the option repeated, or comma-separated). */
+  address: string | string[]
   ca: string
   cert?: string
   key?: string
@@ -15,8 +16,16 @@ export interface ConnectOptions {
 export function withConnectOptions(cmd: Command): Command {
   return cmd
     .addOption(
-      new Option('--address <host:port>', 'broker gRPC address')
+      new Option(
+        '--address <host:port>',
+        'broker gRPC address; repeat it (or separate with commas) for several replicas, or give dns:///name:port',
+      )
         .default('localhost:7443')
+        // repeatable: the first value given replaces the default, later ones add replicas
+        .argParser((value: string, previous: string | string[]) => [
+          ...(Array.isArray(previous) ? previous : []),
+          value,
+        ])
         .env('KEYBROKER_ADDRESS'),
     )
     .addOption(

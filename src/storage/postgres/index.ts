@@ -2,12 +2,14 @@ import type { PostgresStorageOptions } from '../options.js'
 import type { SchemaState, Storage } from '../ports.js'
 import { PgAlertOutbox, PgApprovalRows } from './approvals_alerts.js'
 import { PgChainStore } from './chain_store.js'
+import { PgClusterRows } from './cluster.js'
 import { resolveTarget } from './connection.js'
 import { PgSubjectBlockRows, PgUsageRows } from './guardrails.js'
 import { PgKeyRows } from './keys.js'
 import { PgChainLeases } from './leases.js'
 import { PgMetaRows } from './meta.js'
 import { readSchema, runMigrations } from './migrate.js'
+import { PgNotifications } from './notifications.js'
 import { PgAuditPruner } from './pruner.js'
 import { PgAuditReader } from './reader.js'
 import { PgRevocationRows } from './revocations.js'
@@ -54,6 +56,9 @@ class PostgresStorage implements Storage {
 
   readonly usage: PgUsageRows
   readonly blocks: PgSubjectBlockRows
+
+  readonly notifications: PgNotifications
+  readonly cluster: PgClusterRows
   readonly #session: PgSession
 
   constructor(session: PgSession) {
@@ -71,6 +76,9 @@ class PostgresStorage implements Storage {
 
     this.usage = new PgUsageRows(session)
     this.blocks = new PgSubjectBlockRows(session)
+
+    this.notifications = new PgNotifications(session)
+    this.cluster = new PgClusterRows(session)
   }
 
   schema(): Promise<SchemaState> {
@@ -85,7 +93,8 @@ class PostgresStorage implements Storage {
     await this.#session.query('ping', 'SELECT 1', [], { timeoutMs })
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.notifications.close()
     return this.#session.close()
   }
 }
