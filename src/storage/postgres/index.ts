@@ -1,5 +1,6 @@
 import type { PostgresStorageOptions } from '../options.js'
 import type { SchemaState, Storage } from '../ports.js'
+import { PgBulkImport } from './bulk.js'
 import { PgChainStore } from './chain_store.js'
 import { resolveTarget } from './connection.js'
 import { PgKeyRows } from './keys.js'
@@ -47,6 +48,7 @@ class PostgresStorage implements Storage {
   readonly keys: PgKeyRows
   readonly revocations: PgRevocationRows
   readonly meta: PgMetaRows
+  readonly bulk: PgBulkImport
   readonly #session: PgSession
 
   constructor(session: PgSession) {
@@ -59,6 +61,7 @@ class PostgresStorage implements Storage {
     this.keys = new PgKeyRows(session)
     this.revocations = new PgRevocationRows(session)
     this.meta = new PgMetaRows(session)
+    this.bulk = new PgBulkImport(session, this.chains)
   }
 
   schema(): Promise<SchemaState> {

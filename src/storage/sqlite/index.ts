@@ -41,6 +41,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     keys: writes.keys,
     revocations: writes.revocations,
     meta: writes.meta,
+    bulk: writes.bulk,
     async schema(): Promise<SchemaState> {
       return readSchemaState(db)
     },
