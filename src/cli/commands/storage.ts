@@ -4,13 +4,16 @@ import { storageOptions } from '../../server/storage_wiring.js'
 import { CopyRefused, copyStorage } from '../../storage/copy.js'
 import { BINARY_VERSION, incompatibility, MIGRATIONS } from '../../storage/migrations.js'
 import { openStorage } from '../../storage/open.js'
+import { backupSqlite } from '../../storage/sqlite/backup.js'
 import { CliExit } from '../common.js'
 import { ProgressLine } from '../progress_line.js'
+import { openCliStorage } from '../storage_access.js'
 import { openEndpoint } from '../storage_endpoint.js'
+import { restoreSqliteBackup } from '../storage_restore.js'
 
 /**
- * `keybroker storage migrate|status|copy`: the schema, explicitly (for `storage.auto_migrate: false`),
- * and moving a broker's data to another database.
+ * `keybroker storage migrate|status|copy|backup|restore`: the schema, explicitly (for
+ * `storage.auto_migrate: false`), and moving, backing up and restoring a broker's data.
  */
 export function registerStorageCommands(program: Command): void {
   const storage = program
@@ -56,6 +59,17 @@ export function registerStorageCommands(program: Command): void {
         )
         const refusal = incompatibility(state)
         if (refusal) throw new CliExit(refusal)
+        if (state.version < known) return // the tables below may not exist yet
+        const [meta, heads, rows, keys] = await Promise.all([
+          db.meta.get(),
+          db.reader.heads(),
+          db.reader.count(),
+          db.keys.list(),
+        ])
+        const live = keys.filter((k) => k.retired_at === null).length
+        process.stdout.write(
+          `log ${meta?.log_id ?? '(none yet)'} for issuer ${meta?.issuer ?? '?'}: ${rows} audit row(s) in ${heads.length} chain(s); ${keys.length} signing key(s), ${live} not retired\n`,
+        )
       } finally {
         await db.close()
       }
@@ -111,5 +125,59 @@ export function registerStorageCommands(program: Command): void {
         await target?.close()
         await source.close()
       }
+    })
+
+  storage
+    .command('backup')
+    .description(
+      'SQLite: a consistent copy of the live database (online backup API; the broker may keep running)',
+    )
+    .requiredOption('--to <file>', 'the backup file to create (never overwritten; mode 0600)')
+    .option('-c, --config <file>', 'keybroker.yaml (reads storage:)')
+    .option('--db <file>', 'the SQLite database file, instead of --config')
+    .action(async (opts: { to: string; config?: string; db?: string }) => {
+      const db = await openCliStorage(opts)
+      try {
+        if (db.driver !== 'sqlite')
+          throw new CliExit(
+            `${db.location} is PostgreSQL: back it up with pg_dump, e.g.\n  pg_dump --format=custom --file=${opts.to} "${db.location}"\n` +
+              'and keep the KEK (keys.kek_file) and storage.checkpoint_file with it; see deploy/README.md "Backup and restore"',
+          )
+        const { totalPages } = await backupSqlite(db, opts.to)
+        process.stdout.write(
+          `backed up ${db.location} to ${opts.to} (${totalPages} pages)\n` +
+            'keep keys.kek_file (and storage.checkpoint_file, if set) with it: the signing keys in the backup are sealed under that KEK\n',
+        )
+      } catch (err) {
+        if (err instanceof CliExit) throw err
+        throw new CliExit(`storage backup failed: ${(err as Error).message}`)
+      } finally {
+        await db.close()
+      }
+    })
+
+  storage
+    .command('restore')
+    .description(
+      'SQLite: put a backup back as the live database. A restore is a rollback: refused when newer history is known unless --accept-rollback; recorded as a log_reset row; every restored signing key is retired',
+    )
+    .requiredOption('--from <file>', 'a backup made by keybroker storage backup')
+    .requiredOption('-c, --config <file>', 'keybroker.yaml (storage.path is replaced; stop the broker first)')
+    .option('--accept-rollback', 'restore even though the live database or the checkpoint file went further')
+    .action(async (opts: { from: string; config: string; acceptRollback?: boolean }) => {
+      const report = await restoreSqliteBackup({
+        config: loadConfig(opts.config),
+        from: opts.from,
+        acceptRollback: opts.acceptRollback === true,
+      }).catch((err: unknown) => {
+        if (err instanceof CliExit) throw err
+        throw new CliExit(`storage restore failed: ${(err as Error).message}`)
+      })
+      process.stdout.write(
+        `restored ${opts.from} to ${report.livePath}: new log id ${report.newLogId} (was ${report.oldLogId ?? 'none'}); ` +
+          `rollback recorded as exchange ${report.resetRowId} (kind log_reset)\n` +
+          (report.rolledBack.length > 0 ? `rolled back: ${report.rolledBack.join('; ')}\n` : '') +
+          `retired ${report.keysRetired.length} restored signing key(s): tokens they signed are refused; the broker makes a new key at its next start\n`,
+      )
     })
 }
