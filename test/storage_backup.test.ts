@@ -66,6 +66,12 @@ describe('keybroker storage backup / restore (SQLite)', function () {
       expect(restored.stdout).to.include('kind log_reset').and.include('retired 1 restored signing key')
       const verify = await runCli(['audit', 'verify', '--config', t.configFile])
       expect(verify.code, verify.stderr).to.equal(0)
+      const status = await runCli(['storage', 'status', '--config', t.configFile])
+      expect(status.stdout).to.match(
+        new RegExp(
+          `${before.rows + 1} audit row\\(s\\) in \\d+ chain\\(s\\); 1 signing key\\(s\\), 0 not retired`,
+        ),
+      )
       await withDb(live, async (s) => {
         expect(await s.reader.count()).to.equal(before.rows + 1) // + the log_reset row
         const [reset] = await s.reader.listPage({ kind: 'log_reset' }, 10)
