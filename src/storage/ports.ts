@@ -434,6 +434,28 @@ export interface ClusterRows {
   databaseTime(): Promise<number>
 }
 
+/**
+ * Bulk load, for `keybroker storage copy` and `restore`: rows arrive exactly as another database
+ * stored them (never re-hashed, never re-sequenced), one transaction per call.
+ */
+export interface BulkImport {
+  /**
+   * Create chain `nodeId` with its head at `start` (genesis, or the retention checkpoint its first
+   * row continues from) and, when given, that retention checkpoint; no lease. Refused with
+   * DUPLICATE_ID (nothing written) when the chain already exists: an import never merges chains.
+   */
+  createChain(nodeId: string, start: ChainLink, retention?: ChainLink & { prunedAt: number }): Promise<void>
+  /**
+   * Insert `rows` of chain `nodeId` verbatim and move its head to the last one, in one
+   * transaction, only if the head is still `expected` (HEAD_MOVED otherwise; nothing written).
+   */
+  appendRows(nodeId: string, expected: ChainLink, rows: ExchangeRow[]): Promise<void>
+  /** Insert sealed keys as stored (still sealed); a kid already present is left alone. Returns the kids inserted. */
+  insertKeys(rows: SealedKeyRow[]): Promise<string[]>
+  /** Set the log metadata (a copy carries its source's log id; a restore starts a new log id). */
+  setMeta(meta: LogMeta): Promise<void>
+}
+
 /** One database, opened: every port over it. Built only by src/storage/open.ts. */
 export interface Storage {
   readonly driver: 'sqlite' | 'postgres'
@@ -456,6 +478,8 @@ export interface Storage {
   readonly notifications?: Notifications
   /** Replica membership; absent on SQLite (one process). */
   readonly cluster?: ClusterRows
+
+  readonly bulk: BulkImport
   schema(): Promise<SchemaState>
   /** Apply pending migrations (serialized across processes); returns the versions applied. */
   migrate(binaryVersion: string): Promise<number[]>

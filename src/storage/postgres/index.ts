@@ -1,6 +1,8 @@
 import type { PostgresStorageOptions } from '../options.js'
 import type { SchemaState, Storage } from '../ports.js'
 import { PgAlertOutbox, PgApprovalRows } from './approvals_alerts.js'
+
+import { PgBulkImport } from './bulk.js'
 import { PgChainStore } from './chain_store.js'
 import { PgClusterRows } from './cluster.js'
 import { resolveTarget } from './connection.js'
@@ -59,6 +61,8 @@ class PostgresStorage implements Storage {
 
   readonly notifications: PgNotifications
   readonly cluster: PgClusterRows
+
+  readonly bulk: PgBulkImport
   readonly #session: PgSession
 
   constructor(session: PgSession) {
@@ -79,6 +83,8 @@ class PostgresStorage implements Storage {
 
     this.notifications = new PgNotifications(session)
     this.cluster = new PgClusterRows(session)
+
+    this.bulk = new PgBulkImport(session, this.chains)
   }
 
   schema(): Promise<SchemaState> {

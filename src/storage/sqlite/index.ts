@@ -47,6 +47,8 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
 
     usage: writes.usage,
     blocks: writes.blocks,
+
+    bulk: writes.bulk,
     async schema(): Promise<SchemaState> {
       return readSchemaState(db)
     },

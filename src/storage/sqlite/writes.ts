@@ -1,6 +1,7 @@
 import { GENESIS_HASH } from '../../audit/canonical.js'
 import {
   type AuditPruner,
+  type BulkImport,
   type ChainLeases,
   type ChainLink,
   type ChainStore,
@@ -231,6 +232,8 @@ export class SqliteWrites {
 
   #rotation: Promise<unknown> = Promise.resolve()
 
+  readonly bulk: BulkImport = sqliteBulk(this, () => this.now())
+
   readonly revocations: RevocationRows = {
     add: async (rows) => {
       if (rows.length === 0) return []
@@ -276,6 +279,64 @@ export class SqliteWrites {
         { sql: 'SELECT log_id, issuer, created_at FROM log_meta WHERE id = 1' },
       ])
       return read!.rows![0] as LogMeta
+    },
+  }
+}
+
+/** A bulk batch may hold thousands of rows: its deadline is a minute, not the audit write timeout. */
+const BULK_TIMEOUT_MS = 60_000
+
+/** `storage copy` / `restore` writes: verbatim rows, one writer-thread transaction per call. */
+function sqliteBulk(writes: SqliteWrites, now: () => number): BulkImport {
+  return {
+    createChain: async (nodeId, start, retention) => {
+      const statements: Statement[] = [
+        {
+          sql: `INSERT INTO audit_heads (node_id, seq, hash, lease_owner, lease_until, created_at, updated_at)
+                VALUES (?, ?, ?, NULL, NULL, ?, ?)`,
+          params: [nodeId, start.seq, start.hash, now(), now()],
+        },
+      ]
+      if (retention)
+        statements.push({
+          sql: 'INSERT INTO audit_retention (node_id, seq, hash, pruned_at) VALUES (?, ?, ?, ?)',
+          params: [nodeId, retention.seq, retention.hash, retention.prunedAt],
+        })
+      await writes.run(statements, BULK_TIMEOUT_MS)
+    },
+    appendRows: async (nodeId, expected, rows) => {
+      if (rows.length === 0) return
+      // the commit job checks the head and inserts every column as given, in one IMMEDIATE transaction
+      await writes.job({ kind: 'commit', nodeId, expected, rows, now: now() }, BULK_TIMEOUT_MS)
+    },
+    insertKeys: async (rows) => {
+      if (rows.length === 0) return []
+      const results = await writes.run(
+        rows.map((row) => ({
+          sql: `INSERT INTO signing_keys (kid, alg, public_jwk, private_key, created_at, activates_at, retired_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING RETURNING kid`,
+          params: [
+            row.kid,
+            row.alg,
+            row.public_jwk,
+            row.sealed_private_key,
+            row.created_at,
+            row.activates_at,
+            row.retired_at,
+          ],
+        })),
+        BULK_TIMEOUT_MS,
+      )
+      return results.flatMap((r) => (r.rows as Array<{ kid: string }> | undefined)?.map((k) => k.kid) ?? [])
+    },
+    setMeta: async (meta) => {
+      await writes.run([
+        {
+          sql: `INSERT INTO log_meta (id, log_id, issuer, created_at) VALUES (1, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET log_id = excluded.log_id, issuer = excluded.issuer, created_at = excluded.created_at`,
+          params: [meta.log_id, meta.issuer, meta.created_at],
+        },
+      ])
     },
   }
 }
