@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { GENESIS_HASH } from '../../audit/canonical.js'
 import {
   type AuditPruner,
@@ -25,6 +26,11 @@ import type { WriteFailure, WriteJob } from './write_jobs.js'
 import type { WriterThread } from './writer_thread.js'
 
 type Statement = { sql: string; params?: unknown[] }
+
+/** A rotation lock outlives a crashed holder by at most this long. */
+const ROTATION_LOCK_LEASE_MS = 30_000
+/** How long a rotation waits for another process's lock before giving up. */
+const ROTATION_LOCK_WAIT_MS = 15_000
 
 /**
  * Every SQLite write of the broker, each sent to the writer thread (never run on the main
@@ -220,8 +226,13 @@ export class SqliteWrites {
       return changed!.changes > 0
     },
     // One SQLite file has one writer process at a time in practice; the in-process queue suffices.
+    // In-process callers queue; across processes (the CLI, a second handle) a lease row in
+    // `leaders` is the lock, taken through the writer thread and polled while another holds it.
     withRotationLock: (fn) => {
-      const run = this.#rotation.then(fn, fn)
+      const run = this.#rotation.then(
+        () => this.#withLeaderRow('key-rotation', fn),
+        () => this.#withLeaderRow('key-rotation', fn),
+      )
       this.#rotation = run.then(
         () => undefined,
         () => undefined,
@@ -231,6 +242,36 @@ export class SqliteWrites {
   }
 
   #rotation: Promise<unknown> = Promise.resolve()
+
+  async #withLeaderRow<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const owner = randomUUID()
+    const deadline = Date.now() + ROTATION_LOCK_WAIT_MS
+    for (;;) {
+      const now = this.now()
+      const [taken] = await this.run([
+        {
+          sql: `INSERT INTO leaders (name, owner, lease_until) VALUES (?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
+                WHERE leaders.lease_until < ?`,
+          params: [name, owner, now + ROTATION_LOCK_LEASE_MS, now],
+        },
+      ])
+      if (taken!.changes > 0) break
+      if (Date.now() > deadline)
+        throw new StorageError(
+          'TIMEOUT',
+          `another process has held the ${name} lock for over ${ROTATION_LOCK_WAIT_MS} ms`,
+        )
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    try {
+      return await fn()
+    } finally {
+      await this.run([
+        { sql: 'DELETE FROM leaders WHERE name = ? AND owner = ?', params: [name, owner] },
+      ]).catch(() => {})
+    }
+  }
 
   readonly bulk: BulkImport = sqliteBulk(this, () => this.now())
 
