@@ -127,7 +127,13 @@ function explain(
     lines.push('no grant matches: every request from this identity is refused (default deny)')
     return { lines, allowed: false }
   }
-  for (const grant of matching) lines.push(...describeGrant(grant, config.grants.indexOf(grant)))
+  for (const grant of matching)
+    lines.push(
+      ...describeGrant(
+        grant,
+        config.grants.findIndex((g) => g.name === grant.name),
+      ),
+    )
   let allowed = true
   const decide = (what: string, run: () => string) => {
     try {
