@@ -89,12 +89,19 @@ describe('operator CLI: keybroker audit … / keybroker revoke', function () {
       it('audit export --since writes every row in the window, oldest first, as JSON lines', async () => {
         const res = await runCli(['audit', 'export', ...source(), '--since', '1h'], { env })
         expect(res.code, res.stderr).to.equal(0)
-        const seqs = res.stdout
+        const rows = res.stdout
           .trim()
           .split('\n')
-          .map((l) => JSON.parse(l).seq)
-        expect(seqs).to.deep.equal([...seqs].sort((a, b) => a - b))
-        expect(seqs[0]).to.equal(1)
+          .map((l) => JSON.parse(l) as { node_id: string; seq: number; ts: number })
+        // oldest first across chains (by time), and each writer's chain in its own seq order from 1
+        const times = rows.map((r) => r.ts)
+        expect(times).to.deep.equal([...times].sort((a, b) => a - b))
+        const byChain = new Map<string, number[]>()
+        for (const r of rows) byChain.set(r.node_id, [...(byChain.get(r.node_id) ?? []), r.seq])
+        for (const seqs of byChain.values()) {
+          expect(seqs).to.deep.equal([...seqs].sort((a, b) => a - b))
+          expect(seqs[0]).to.equal(1)
+        }
         expect(res.stderr).to.match(/exported \d+ exchanges/)
       })
 
