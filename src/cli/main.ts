@@ -8,6 +8,7 @@ import { registerKeyCommands } from './commands/keys.js'
 import { registerRevokeCommand } from './commands/revoke.js'
 import { registerServe } from './commands/serve.js'
 import { registerStorageCommands } from './commands/storage.js'
+import { registerUnblockCommand } from './commands/unblock.js'
 import { CliExit } from './common.js'
 
 const program = new Command()
@@ -21,6 +22,7 @@ registerClientCommands(program)
 registerKeyCommands(program)
 registerAuditCommands(program)
 registerRevokeCommand(program)
+registerUnblockCommand(program)
 registerDevCommands(program)
 registerStorageCommands(program)
 
