@@ -45,6 +45,8 @@ export interface AuditSource {
   ): Promise<void>
   verify(): Promise<VerifyChainResult>
   revoke(input: RevokeInput): Promise<{ revoked: number; tokenIds: string[]; exchangeId: string }>
+  /** Lift a `revoke --block`; `unblocked` is false when the subject was not blocked. */
+  unblock(subject: string, reason?: string): Promise<{ unblocked: boolean; exchangeId: string }>
   close(): void | Promise<void>
 }
 
@@ -164,7 +166,39 @@ class LocalSource implements AuditSource {
               }),
             ),
       )
+      if (input.block && input.subject) {
+        await this.storage.blocks.add({
+          subject: input.subject,
+          reason: input.reason || null,
+          blocked_by: base.subject,
+          blocked_at: clock.now(),
+        })
+        await chain.appender.append({
+          ...base,
+          kind: 'block',
+          detail: { method: 'keybroker revoke', action: 'block', target_subject: input.subject },
+        })
+      }
       return { revoked, tokenIds: targets.map((t) => t.tokenId), exchangeId: rows[0]!.id }
+    } finally {
+      await chain.close()
+    }
+  }
+
+  /** Unblock straight in the database; a running broker picks it up within a second. */
+  async unblock(subject: string, reason?: string) {
+    const chain = await openCliChain(this.storage)
+    try {
+      const unblocked = await this.storage.blocks.remove(subject)
+      const row = await chain.appender.append({
+        kind: 'block',
+        decision: 'allow',
+        subject: `local:${userInfo().username}`,
+        auth_method: 'local',
+        reason: reason || undefined,
+        detail: { method: 'keybroker unblock', action: 'unblock', target_subject: subject, unblocked },
+      })
+      return { unblocked, exchangeId: row.id }
     } finally {
       await chain.close()
     }
@@ -264,9 +298,18 @@ class RemoteSource implements AuditSource {
         token_id: input.tokenId ?? '',
         subject: input.subject ?? '',
         reason: input.reason ?? '',
+        block: input.block ?? false,
       },
     )
     return { revoked: res.revoked, tokenIds: res.token_ids, exchangeId: res.exchange_id }
+  }
+
+  async unblock(subject: string, reason?: string) {
+    const res = await this.#unary<{ unblocked: boolean; exchange_id: string }>('UnblockSubject', {
+      subject,
+      reason: reason ?? '',
+    })
+    return { unblocked: res.unblocked, exchangeId: res.exchange_id }
   }
 
   close() {

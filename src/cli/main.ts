@@ -9,6 +9,7 @@ import { registerKeyCommands } from './commands/keys.js'
 import { registerRevokeCommand } from './commands/revoke.js'
 import { registerServe } from './commands/serve.js'
 import { registerStorageCommands } from './commands/storage.js'
+import { registerUnblockCommand } from './commands/unblock.js'
 import { CliExit } from './common.js'
 
 const program = new Command()
@@ -22,6 +23,7 @@ registerClientCommands(program)
 registerKeyCommands(program)
 registerAuditCommands(program)
 registerRevokeCommand(program)
+registerUnblockCommand(program)
 registerDevCommands(program)
 registerStorageCommands(program)
 registerApprovalCommands(program)

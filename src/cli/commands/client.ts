@@ -74,6 +74,25 @@ async function withClient<T>(opts: ConnectOptions, run: (client: BrokerClient) =
   }
 }
 
+interface TaskOptions {
+  runId?: string
+  toolCallId?: string
+  maxUses?: number
+}
+
+/** --run-id / --tool-call-id / --max-uses → the SDK's task and maxUses (absent when not given: cached as before). */
+function taskRequest(opts: TaskOptions) {
+  const out: { task?: { runId?: string; toolCallId?: string }; maxUses?: number } = {}
+  if (opts.runId !== undefined || opts.toolCallId !== undefined)
+    out.task = { runId: opts.runId, toolCallId: opts.toolCallId }
+  if (opts.maxUses !== undefined) {
+    if (!Number.isInteger(opts.maxUses) || opts.maxUses < 0)
+      throw new CliExit('--max-uses: expected a whole number ≥ 0')
+    out.maxUses = opts.maxUses
+  }
+  return out
+}
+
 function printToken(token: object & { token: string }, json: boolean | undefined): void {
   process.stdout.write(json ? `${JSON.stringify(token, null, 2)}\n` : `${token.token}\n`)
 }
@@ -100,6 +119,13 @@ export function registerClientCommands(program: Command): void {
       .option('-s, --scope <scope>', 'a scope to request (repeatable)', collect, [])
       .option('--ttl <duration>', 'lifetime (capped by policy)', duration)
       .option('--bind', 'bind the token to the client certificate (cnf.x5t#S256)')
+      .option('--run-id <id>', 'the agent run this token is for (claim kb_task, audit run_id)')
+      .option('--tool-call-id <id>', 'the tool call within that run')
+      .option(
+        '--max-uses <n>',
+        'proxy requests the token may make (proxy: audiences; capped by the grant)',
+        Number,
+      )
       .option('--json', 'print every response field as JSON'),
   ).action(
     async (
@@ -109,7 +135,7 @@ export function registerClientCommands(program: Command): void {
         ttl?: number
         bind?: boolean
         json?: boolean
-      },
+      } & TaskOptions,
     ) => {
       const token = await withClient(opts, (client) =>
         client.token({
@@ -117,6 +143,7 @@ export function registerClientCommands(program: Command): void {
           scopes: opts.scope,
           ttlSeconds: opts.ttl,
           bindToCertificate: opts.bind ?? false,
+          ...taskRequest(opts),
         }),
       )
       printToken(token, opts.json)
@@ -137,6 +164,13 @@ export function registerClientCommands(program: Command): void {
       )
       .option('--ttl <duration>', "lifetime (capped by the parent's remaining life)", duration)
       .option('-a, --audience <audience>', 'another audience, if the grant allows it')
+      .option('--run-id <id>', 'the agent run this token is for (claim kb_task, audit run_id)')
+      .option('--tool-call-id <id>', 'the tool call within that run')
+      .option(
+        '--max-uses <n>',
+        'proxy requests the token may make (proxy: audiences; capped by the grant)',
+        Number,
+      )
       .option('--json', 'print every response field as JSON'),
   ).action(
     async (
@@ -147,7 +181,7 @@ export function registerClientCommands(program: Command): void {
         ttl?: number
         audience?: string
         json?: boolean
-      },
+      } & TaskOptions,
     ) => {
       const parent = readTokenArg(opts.parentFile)
       const token = await withClient(opts, (client) =>
@@ -156,6 +190,7 @@ export function registerClientCommands(program: Command): void {
           scopes: opts.scope,
           ttlSeconds: opts.ttl,
           audience: opts.audience,
+          ...taskRequest(opts),
         }),
       )
       printToken(token, opts.json)
