@@ -3,7 +3,6 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import { expect } from 'chai'
-import { sqliteOnly } from './fixtures/postgres.js'
 import type { Verifier } from 'keybroker/verifier'
 import type { IssueTokenRequest } from '../src/generated/keybroker/v1/IssueTokenRequest.js'
 import type { IssueTokenResponse__Output } from '../src/generated/keybroker/v1/IssueTokenResponse.js'
@@ -14,6 +13,7 @@ import { listExchanges } from './fixtures/admin.js'
 import { ADMIN, BILLING, baseConfigYaml, runCli, TestBroker, unary } from './fixtures/broker.js'
 import { eventually } from './fixtures/net.js'
 import type { CertFiles } from './fixtures/pki.js'
+import { sqliteOnly } from './fixtures/postgres.js'
 import {
   PAYMENTS_API,
   paymentsVerifier,
