@@ -206,12 +206,12 @@ describe('ChainAppender on the SQLite storage', () => {
     const errors = await Promise.all([store.append(issue()), store.append(issue())].map(rejection))
     for (const err of errors) {
       expect(err.code).to.equal('ERR_AUDIT_UNAVAILABLE')
-      expect(err.message).to.match(/^audit log unavailable: SQLITE_BUSY: .+; no credential was issued$/)
+      expect(err.message).to.equal('audit log unavailable: SQLITE_BUSY; no credential was issued')
       expect(err.cause).to.be.instanceOf(StorageError)
       expect((err.cause as StorageError).code).to.equal('UNAVAILABLE')
       expect((err.cause as StorageError).message).to.match(/^SQLITE_BUSY: /)
     }
-    expect(store.health.lastError).to.include({ code: 'UNAVAILABLE' })
+    expect(store.health.lastError).to.include({ code: 'SQLITE_BUSY' }) // the driver's code, for readiness
 
     locker.exec('ROLLBACK')
     const next = await store.append(issue({ subject: 'after' }))
@@ -257,7 +257,7 @@ describe('ChainAppender on the SQLite storage', () => {
       expect(err.code).to.equal('ERR_AUDIT_UNAVAILABLE')
       // the appender's deadline and the writer thread's (the time the batch had left) coincide: either may report
       expect(err.message).to.match(
-        /^audit log unavailable: write not (committed within audit\.write_timeout \(300 ms\)|confirmed within (2\d\d|300) ms: the audit writer thread did not answer); no credential was issued$/,
+        /^audit log unavailable: write not (committed within audit\.write_timeout \(300 ms\)|confirmed within (2\d\d|300) ms); no credential was issued$/,
       )
     }
     expect(store.health.lastError).to.include({ code: 'TIMEOUT' })
