@@ -1,0 +1,112 @@
+import { type ApiError, getJson } from '../api.js'
+import { lineChart, rankBars, type Series, stackedBars, type TimePoint } from '../charts.js'
+import { field, h, message, replace } from '../dom.js'
+import type { PageContext } from '../page.js'
+import type { Stats } from '../types.js'
+
+/** Window → bucket (the broker aggregates; the page never pages through rows). */
+const WINDOWS: Record<string, { seconds: number; bucket: string; bucketSeconds: number; label: string }> = {
+  '15m': { seconds: 900, bucket: '1m', bucketSeconds: 60, label: 'last 15 minutes' },
+  '1h': { seconds: 3600, bucket: '1m', bucketSeconds: 60, label: 'last hour' },
+  '6h': { seconds: 21600, bucket: '5m', bucketSeconds: 300, label: 'last 6 hours' },
+  '24h': { seconds: 86400, bucket: '1h', bucketSeconds: 3600, label: 'last 24 hours' },
+}
+const REFRESH_MS = 15_000
+
+const DECISION_SERIES: Series[] = [
+  { key: 'allow', label: 'allow', cls: 's-allow' },
+  { key: 'deny', label: 'deny', cls: 's-deny' },
+  { key: 'error', label: 'error', cls: 's-error' },
+  { key: 'pending', label: 'pending', cls: 's-pending' },
+]
+const LATENCY_SERIES: Series[] = [
+  { key: 'p50', label: 'p50', cls: 's-p50' },
+  { key: 'p99', label: 'p99', cls: 's-p99' },
+]
+
+/** Every bucket of the window, empty ones as zeros, so the time axis is even. */
+function timeline(stats: Stats, sinceS: number, nowS: number, step: number): TimePoint[] {
+  const byStart = new Map(stats.buckets.map((b) => [Number(b.start), b]))
+  const points: TimePoint[] = []
+  for (let t = Math.floor(sinceS / step) * step; t <= nowS; t += step) {
+    const b = byStart.get(t)
+    points.push({
+      t,
+      values: {
+        allow: Number(b?.allow ?? 0),
+        deny: Number(b?.deny ?? 0),
+        error: Number(b?.error ?? 0),
+        pending: Number(b?.pending ?? 0),
+        p50: Number(b?.latency_p50_us ?? 0),
+        p99: Number(b?.latency_p99_us ?? 0),
+      },
+    })
+  }
+  // buckets the broker returned outside the computed grid (clock skew): keep them, in order
+  for (const [t, b] of byStart)
+    if (!points.some((p) => p.t === t))
+      points.push({
+        t,
+        values: {
+          allow: +b.allow,
+          deny: +b.deny,
+          error: +b.error,
+          pending: +b.pending,
+          p50: +b.latency_p50_us,
+          p99: +b.latency_p99_us,
+        },
+      })
+  return points.sort((a, b) => a.t - b.t)
+}
+
+const ms = (us: number) => (us >= 10_000 ? `${Math.round(us / 1000)} ms` : `${(us / 1000).toFixed(1)} ms`)
+
+/** Overview: charts from Admin.GetExchangeStats over a chosen window. */
+export function overviewPage(ctx: PageContext): void {
+  const { main, params } = ctx
+  const chosen = WINDOWS[params.get('window') ?? ''] ? (params.get('window') as string) : '1h'
+  const win = WINDOWS[chosen]!
+  const windowSelect = h(
+    'select',
+    { name: 'window' },
+    ...Object.entries(WINDOWS).map(([k, w]) => h('option', { value: k, selected: k === chosen }, w.label)),
+  )
+  windowSelect.addEventListener('change', () => {
+    location.hash = `#/overview?window=${windowSelect.value}`
+  })
+  const status = h('div', { class: 'status-area', 'aria-live': 'polite' })
+  const charts = h('div', { class: 'charts' })
+  const refresh = h('button', { type: 'button', class: 'secondary' }, 'Refresh')
+  replace(
+    main,
+    h('h1', {}, 'Overview'),
+    h('div', { class: 'toolbar' }, field('Window', windowSelect), refresh),
+    status,
+    charts,
+  )
+
+  async function load(): Promise<void> {
+    const nowS = Math.floor(Date.now() / 1000)
+    const sinceS = nowS - win.seconds
+    try {
+      const stats = await getJson<Stats>('stats', { since: String(sinceS), bucket: win.bucket, limit: 10 })
+      const points = timeline(stats, sinceS, nowS, win.bucketSeconds)
+      const per = win.bucket === '1m' ? 'per minute' : `per ${win.bucket}`
+      replace(status, message('info', `${stats.total} exchanges in the ${win.label}.`))
+      replace(
+        charts,
+        stackedBars(`Exchanges ${per}, by decision`, points, DECISION_SERIES),
+        lineChart(`Latency ${per} (p50 and p99)`, points, LATENCY_SERIES, ms),
+        rankBars('Denials by reason', stats.denials_by_reason, 's-deny'),
+        rankBars('Top subjects', stats.top_subjects, 's-subject'),
+        rankBars('Top audiences', stats.top_audiences, 's-audience'),
+      )
+    } catch (err) {
+      replace(status, message('error', (err as ApiError).message))
+    }
+  }
+  refresh.addEventListener('click', () => void load())
+  const timer = window.setInterval(() => void load(), REFRESH_MS)
+  ctx.onLeave(() => window.clearInterval(timer))
+  void load()
+}
