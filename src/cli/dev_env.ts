@@ -61,7 +61,8 @@ tls:
   cert_file: pki/server.pem
   key_file: pki/server-key.pem
   client_ca_files: [pki/ca.pem]
-audit: { path: data/keybroker.db, retention_days: 90 }
+storage: { driver: sqlite, path: data/keybroker.db }
+audit: { retention_days: 90 }
 keys: { algorithm: ES256, rotation_period: 24h, publish_ahead: 1m, kek_file: data/kek }
 admins: ["${DEV_WORKLOADS.admin}"]
 grants:

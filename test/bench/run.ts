@@ -7,7 +7,7 @@
  *
  * Environment: BENCH_SECONDS (measured seconds per row, default 5), BENCH_WARMUP_SECONDS (1.5),
  * BENCH_RSS_ISSUANCES (300000), BENCH_LIST_ROWS (2000000), BENCH_ONLY (comma-separated row groups:
- * signing,transport,issue,fetch,peer,oauth,growth,list,rss,audit,leakscan), BENCH_PROFILE=1 (broker --cpu-prof into
+ * signing,transport,issue,issue-pg,fetch,peer,oauth,growth,list,rss,audit,leakscan), BENCH_PROFILE=1 (broker --cpu-prof into
  * test/bench/results/profiles).
  */
 import { type ChildProcess, fork } from 'node:child_process'
@@ -16,6 +16,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
+import pg from 'pg'
 import { ChainAppender } from '../../src/audit/index.js'
 import { LeakScanner } from '../../src/proxy/leak_scanner.js'
 import { BINARY_VERSION } from '../../src/storage/migrations.js'
@@ -331,6 +332,42 @@ if (wanted('issue')) {
     )
   }
   await broker.stop()
+}
+
+// ---------- 3b. IssueToken on PostgreSQL, next to the SQLite row ----------
+
+if (wanted('issue-pg')) {
+  log('broker: IssueToken on PostgreSQL (mTLS, durable audit in a fresh database on 127.0.0.1:5432)')
+  const pgAdmin = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' })
+  const name = `kb_bench_${randomBytes(4).toString('hex')}`
+  const reachable = await pgAdmin.connect().then(
+    () => true,
+    (err: Error) => {
+      log(`  skipped: PostgreSQL unreachable (${err.message})`)
+      return false
+    },
+  )
+  if (reachable) {
+    await pgAdmin.query(`CREATE DATABASE ${name}`)
+    try {
+      const broker = await startBrokerProcess(
+        brokerConfig({
+          extraYaml: `storage: { driver: postgres, url: "postgres://postgres@127.0.0.1:5432/${name}", pool_size: 10 }`,
+        }),
+        'issue-pg',
+      )
+      rowFrom(
+        'issue-pg',
+        'broker: IssueToken (driver postgres)',
+        64,
+        await measure(broker, { kind: 'issue', port: broker.port, ...asBilling, concurrency: 64, ...timed }),
+      )
+      await broker.stop()
+    } finally {
+      await pgAdmin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      await pgAdmin.end()
+    }
+  }
 }
 
 // ---------- 4. broker FetchSecret, warm cache ----------
