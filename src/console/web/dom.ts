@@ -1,6 +1,6 @@
 /**
  * DOM building for the console. Every string from the log goes in as a text node or an attribute
- * value, never as markup: nothing here (or anywhere in the front end) assigns innerHTML.
+ * value, never as markup: nothing here (or anywhere in the front end) parses HTML strings.
  */
 
 type Child = Node | string | number | null | undefined | false
