@@ -116,7 +116,6 @@ export function stackedBars(title: string, points: TimePoint[], series: Series[]
     }
   })
   const total = totals.reduce((a, b) => a + b, 0)
-  void plotW
   return figure(title, `${total} exchanges in ${points.length} buckets`, svg, series)
 }
 
@@ -132,16 +131,19 @@ export function lineChart(
   const plotH = H - M.top - M.bottom
   const y = (v: number) => M.top + plotH * (1 - v / yMax)
   for (const x of series) {
-    const pts = points.map((p, i) => [xCenter(i, points.length), y(p.values[x.key] ?? 0)] as const)
-    if (pts.length > 1)
-      svg.append(
-        s('path', {
-          d: pts.map(([px, py], i) => `${i ? 'L' : 'M'}${px},${py}`).join(' '),
-          class: `line ${x.cls}`,
-        }),
-      )
-    pts.forEach(([px, py], i) => {
-      const v = points[i]!.values[x.key] ?? 0
+    // a bucket without the value (no exchanges then) is a gap in the line, not a zero
+    const pts = points.map((p, i) =>
+      p.values[x.key] === undefined ? undefined : ([xCenter(i, points.length), y(p.values[x.key]!)] as const),
+    )
+    let d = ''
+    pts.forEach((pt, i) => {
+      if (pt) d += `${i > 0 && pts[i - 1] ? 'L' : 'M'}${pt[0]},${pt[1]} `
+    })
+    if (d) svg.append(s('path', { d: d.trim(), class: `line ${x.cls}` }))
+    pts.forEach((pt, i) => {
+      if (!pt) return
+      const [px, py] = pt
+      const v = points[i]!.values[x.key]!
       svg.append(
         s(
           'circle',
@@ -167,7 +169,11 @@ export function rankBars(title: string, entries: CountEntry[], cls: string): HTM
   entries.forEach((e, i) => {
     const y = 4 + i * row
     const label = e.key || '(none)'
-    const short = label.length > LABEL_CHARS ? `${label.slice(0, LABEL_CHARS - 1)}…` : label
+    // keep both ends: SPIFFE ids differ at the end, reasons at the start
+    const short =
+      label.length > LABEL_CHARS
+        ? `${label.slice(0, 12)}…${label.slice(label.length - (LABEL_CHARS - 13))}`
+        : label
     const w = Math.max(2, (barMax * e.count) / max)
     svg.append(
       s(

@@ -36,6 +36,7 @@ const main = document.getElementById('main') as HTMLElement
 const nav = document.getElementById('nav') as HTMLElement
 const banner = new ConnectionBanner(document.getElementById('banner') as HTMLElement, () => render())
 let leave: Array<() => void> = []
+let firstRender = true
 
 replace(
   nav,
@@ -70,7 +71,10 @@ function render(): void {
     // a bug in a page must not leave a blank screen
     replace(main, h('h1', {}, 'Something went wrong'), message('error', String(err)))
   })
-  main.focus({ preventScroll: true })
+  // on navigation, move focus to the new content (screen readers announce it); not on first load,
+  // where the skip link must stay first in the tab order
+  if (!firstRender) main.focus({ preventScroll: true })
+  firstRender = false
 }
 
 window.addEventListener('hashchange', render)

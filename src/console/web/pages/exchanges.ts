@@ -109,7 +109,10 @@ export function exchangesPage(ctx: PageContext): void {
       replace(status, message('error', 'The time range is empty: "From" must be before "To".'))
       return
     }
-    location.hash = `#/exchanges?${next.toString()}`
+    const target = `#/exchanges?${next.toString()}`
+    // the same filters again: reload them (no hashchange would fire)
+    if (location.hash === target) window.dispatchEvent(new HashChangeEvent('hashchange'))
+    else location.hash = target
   })
 
   // pages: tokens of the pages seen so far (index 0 = newest)

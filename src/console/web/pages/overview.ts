@@ -2,7 +2,7 @@ import { type ApiError, getJson } from '../api.js'
 import { lineChart, rankBars, type Series, stackedBars, type TimePoint } from '../charts.js'
 import { field, h, message, replace } from '../dom.js'
 import type { PageContext } from '../page.js'
-import type { Stats } from '../types.js'
+import type { Stats, StatsBucket } from '../types.js'
 
 /** Window → bucket (the broker aggregates; the page never pages through rows). */
 const WINDOWS: Record<string, { seconds: number; bucket: string; bucketSeconds: number; label: string }> = {
@@ -24,38 +24,28 @@ const LATENCY_SERIES: Series[] = [
   { key: 'p99', label: 'p99', cls: 's-p99' },
 ]
 
+function values(b: StatsBucket | undefined): Record<string, number> {
+  const counts = {
+    allow: Number(b?.allow ?? 0),
+    deny: Number(b?.deny ?? 0),
+    error: Number(b?.error ?? 0),
+    pending: Number(b?.pending ?? 0),
+  }
+  // latency only where there were exchanges: an empty minute is a gap, not 0 ms
+  if (!b || counts.allow + counts.deny + counts.error + counts.pending === 0) return counts
+  return { ...counts, p50: Number(b.latency_p50_us), p99: Number(b.latency_p99_us) }
+}
+
 /** Every bucket of the window, empty ones as zeros, so the time axis is even. */
 function timeline(stats: Stats, sinceS: number, nowS: number, step: number): TimePoint[] {
   const byStart = new Map(stats.buckets.map((b) => [Number(b.start), b]))
   const points: TimePoint[] = []
   for (let t = Math.floor(sinceS / step) * step; t <= nowS; t += step) {
-    const b = byStart.get(t)
-    points.push({
-      t,
-      values: {
-        allow: Number(b?.allow ?? 0),
-        deny: Number(b?.deny ?? 0),
-        error: Number(b?.error ?? 0),
-        pending: Number(b?.pending ?? 0),
-        p50: Number(b?.latency_p50_us ?? 0),
-        p99: Number(b?.latency_p99_us ?? 0),
-      },
-    })
+    points.push({ t, values: values(byStart.get(t)) })
+    byStart.delete(t)
   }
-  // buckets the broker returned outside the computed grid (clock skew): keep them, in order
-  for (const [t, b] of byStart)
-    if (!points.some((p) => p.t === t))
-      points.push({
-        t,
-        values: {
-          allow: +b.allow,
-          deny: +b.deny,
-          error: +b.error,
-          pending: +b.pending,
-          p50: +b.latency_p50_us,
-          p99: +b.latency_p99_us,
-        },
-      })
+  // buckets the broker returned off the computed grid (clock skew): keep them, in order
+  for (const [t, b] of byStart) points.push({ t, values: values(b) })
   return points.sort((a, b) => a.t - b.t)
 }
 
