@@ -42,7 +42,9 @@ describe('keybroker console: the local server (sessions, CSRF, Host, headers, ad
   })
 
   it('answers 401 and no data without a session, or with a wrong session cookie', async () => {
-    for (const headers of [{}, { cookie: `kb_console_${running.port}=not-a-session` }]) {
+    for (const headers of [{}, { cookie: `kb_console_${running.port}=not-a-session` }] as Array<
+      Record<string, string>
+    >) {
       const api = await consoleRequest(running.port, '/api/exchanges', { headers })
       expect(api.status).to.equal(401)
       expect(api.body).to.not.contain(BILLING)

@@ -10,6 +10,8 @@ import { ConsoleSessions } from './session.js'
 export interface ConsoleOptions extends ConnectOptions {
   /** 0 = any free port. */
   port?: number
+  /** Deadline of each Admin call (default 30 s). */
+  deadlineMs?: number
   /** Where the built front end is (default dist/console-web). */
   assetsDir?: string
   onUnexpected?: (err: unknown) => void
