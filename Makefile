@@ -3,7 +3,7 @@ SHELL := /bin/bash
 DEV_DIR ?= .dev
 NODE_BIN := node_modules/.bin
 
-.PHONY: run test test-postgres install build lint typecheck bench gen-proto clean
+.PHONY: run test test-postgres install build web chromium lint typecheck bench gen-proto clean
 
 # Install when node_modules is missing or was installed from a different package-lock.json.
 # Keyed on the lock file's content, not its mtime: a fresh checkout must not wipe a good install.
@@ -13,11 +13,23 @@ install:
 	  npm ci --no-audit --no-fund && echo "$$want" > node_modules/.lock-sha256; \
 	fi
 
-build: install
+build: install web
 	$(NODE_BIN)/tsc -p tsconfig.build.json
+
+# The console's front end (src/console/web, vanilla TS + inline SVG) bundled by esbuild into dist/console-web.
+web:
+	node --import tsx src/console/build_web.ts
+
+# The console's browser tests drive Debian's Chromium (playwright-core, no downloaded browser build).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Debian's chromium for the console browser tests (apt-get)"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core; \
+	fi
 
 typecheck: install
 	$(NODE_BIN)/tsc --noEmit -p .
+	$(NODE_BIN)/tsc --noEmit -p src/console/web
 
 lint: install
 	$(NODE_BIN)/biome check src test bin
@@ -40,8 +52,8 @@ run: build
 	@echo
 	exec node bin/keybroker.js serve --config $(DEV_DIR)/keybroker.yaml
 
-## make test: type-check, lint, the whole suite on SQLite, then the end-to-end half on PostgreSQL.
-test: typecheck lint
+## make test: type-check, lint, the console front end and Chromium, the whole suite on SQLite, then the end-to-end half on PostgreSQL.
+test: typecheck lint web chromium
 	$(NODE_BIN)/mocha 'test/**/*.test.ts'
 	@$(MAKE) --no-print-directory test-postgres
 

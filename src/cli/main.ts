@@ -4,6 +4,7 @@ import { registerApprovalCommands } from './commands/approvals.js'
 import { registerAuditCommands } from './commands/audit.js'
 import { registerClientCommands } from './commands/client.js'
 import { registerConfigCommands } from './commands/config.js'
+import { registerConsoleCommand } from './commands/console.js'
 import { registerDevCommands } from './commands/dev.js'
 import { registerKeyCommands } from './commands/keys.js'
 import { registerRevokeCommand } from './commands/revoke.js'
@@ -27,6 +28,7 @@ registerUnblockCommand(program)
 registerDevCommands(program)
 registerStorageCommands(program)
 registerApprovalCommands(program)
+registerConsoleCommand(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CliExit) {
