@@ -17,7 +17,7 @@ build: install web
 	$(NODE_BIN)/tsc -p tsconfig.build.json
 
 # The console's front end (src/console/web, vanilla TS + inline SVG) bundled by esbuild into dist/console-web.
-web:
+web: install
 	node --import tsx src/console/build_web.ts
 
 # The console's browser tests drive Debian's Chromium (playwright-core, no downloaded browser build).

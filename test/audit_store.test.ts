@@ -257,7 +257,7 @@ describe('ChainAppender on the SQLite storage', () => {
       expect(err.code).to.equal('ERR_AUDIT_UNAVAILABLE')
       // the appender's deadline and the writer thread's (the time the batch had left) coincide: either may report
       expect(err.message).to.match(
-        /^audit log unavailable: write not (committed within audit\.write_timeout \(300 ms\)|confirmed within (2\d\d|300) ms); no credential was issued$/,
+        /^audit log unavailable: write not (committed within audit\.write_timeout \(300 ms\)|confirmed within (2\d\d|300) ms: the audit writer thread did not answer); no credential was issued$/,
       )
     }
     expect(store.health.lastError).to.include({ code: 'TIMEOUT' })

@@ -238,7 +238,8 @@ export class ChainAppender {
         }
         const code = failure.driverCode ?? failure.code
         this.health.lastError = { at: this.#clock.now(), code, message: failure.message }
-        const error = unavailable(code, failure)
+        // a driver code (SQLITE_BUSY) says it all; otherwise the driver's message names what failed
+        const error = unavailable(failure.driverCode ?? failure.message, failure)
         for (const entry of batch) this.#reject(entry, error)
         return
       }

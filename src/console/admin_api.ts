@@ -60,7 +60,9 @@ export class AdminApi {
 
   constructor(options: ConnectOptions & { deadlineMs?: number }) {
     const proto = loadBrokerProto()
-    this.#client = new proto.keybroker.v1.Admin(options.address, brokerChannelCredentials(options), {
+    // the console talks to one broker: the first address given
+    const address = firstAddress(options.address)
+    this.#client = new proto.keybroker.v1.Admin(address, brokerChannelCredentials({ ...options, address }), {
       // reconnect quickly after an outage: the page waits on it
       'grpc.initial_reconnect_backoff_ms': 300,
       'grpc.max_reconnect_backoff_ms': 3000,
@@ -115,4 +117,10 @@ export class AdminApi {
   close(): void {
     this.#client.close()
   }
+}
+
+/** One address out of `--address` given once, repeated, or comma-separated. */
+export function firstAddress(address: string | string[]): string {
+  const first = (Array.isArray(address) ? address[0] : address)?.split(',')[0]?.trim()
+  return first ?? ''
 }

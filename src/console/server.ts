@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ConnectOptions } from '../cli/commands/client.js'
-import { AdminApi, AdminCallError } from './admin_api.js'
+import { AdminApi, AdminCallError, firstAddress } from './admin_api.js'
 import { isApiWrite, serveApi } from './api_routes.js'
 import { loadWebAssets, type WebAssets } from './assets.js'
 import { hostAllowed, originAllowed, sendJson, sendText, setSecurityHeaders } from './http_guard.js'
@@ -61,7 +61,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   })()
   const api = new AdminApi(options)
   try {
-    await checkAdmin(api, options.address)
+    await checkAdmin(api, firstAddress(options.address))
   } catch (err) {
     api.close()
     throw err

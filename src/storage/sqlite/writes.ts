@@ -395,5 +395,8 @@ export function storageError(failure: WriteFailure): StorageError {
     mapped = 'TIMEOUT'
     outcomeUnknown = true
   } else if (code.startsWith('writer thread')) outcomeUnknown = true
-  return new StorageError(mapped, `${code}: ${failure.message}`, { outcomeUnknown, driverCode: code })
+  return new StorageError(mapped, `${code}: ${failure.message}`, {
+    outcomeUnknown,
+    ...(code.startsWith('SQLITE_') ? { driverCode: code } : {}),
+  })
 }
