@@ -1,3 +1,4 @@
+import { APPROVAL_COLUMNS, OUTBOX_COLUMNS } from '../columns.js'
 import type {
   AlertDeliveryState,
   AlertOutbox,
@@ -9,38 +10,6 @@ import type {
 } from '../ports.js'
 import { LOCKS, lockArgs } from './advisory_locks.js'
 import type { PgSession } from './session.js'
-
-const APPROVAL_COLUMNS = [
-  'id',
-  'subject',
-  'issuer',
-  'auth_method',
-  'request_key',
-  'request',
-  'kind',
-  'grant_name',
-  'state',
-  'approver',
-  'reason',
-  'cert_thumbprint',
-  'created_at',
-  'expires_at',
-  'decided_at',
-] as const satisfies ReadonlyArray<keyof ApprovalRow>
-
-const OUTBOX_COLUMNS = [
-  'id',
-  'sink',
-  'rule',
-  'subject',
-  'body',
-  'state',
-  'attempts',
-  'next_attempt_at',
-  'last_error',
-  'created_at',
-  'delivered_at',
-] as const satisfies ReadonlyArray<keyof AlertOutboxRow>
 
 const placeholders = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ')
 

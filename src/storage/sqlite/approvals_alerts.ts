@@ -1,3 +1,4 @@
+import { APPROVAL_COLUMNS, OUTBOX_COLUMNS } from '../columns.js'
 import type {
   AlertDeliveryState,
   AlertOutbox,
@@ -9,38 +10,6 @@ import type {
 } from '../ports.js'
 import type { SqliteDatabase } from './connection.js'
 import type { SqliteWrites } from './writes.js'
-
-const APPROVAL_COLUMNS = [
-  'id',
-  'subject',
-  'issuer',
-  'auth_method',
-  'request_key',
-  'request',
-  'kind',
-  'grant_name',
-  'state',
-  'approver',
-  'reason',
-  'cert_thumbprint',
-  'created_at',
-  'expires_at',
-  'decided_at',
-] as const satisfies ReadonlyArray<keyof ApprovalRow>
-
-const OUTBOX_COLUMNS = [
-  'id',
-  'sink',
-  'rule',
-  'subject',
-  'body',
-  'state',
-  'attempts',
-  'next_attempt_at',
-  'last_error',
-  'created_at',
-  'delivered_at',
-] as const satisfies ReadonlyArray<keyof AlertOutboxRow>
 
 const PENDING_OF = `subject = ? AND issuer = ? AND state = 'pending' AND expires_at > ?`
 
