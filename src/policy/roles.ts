@@ -11,6 +11,11 @@ export type AdminMethod =
   | 'DecideApproval'
   | 'GetUsage'
   | 'ListAlerts'
+  | 'ListSigningKeys'
+  | 'RetireSigningKey'
+  | 'ListRevocations'
+  | 'GetExchangeStats'
+  | 'ExportExchanges'
 
 const EVERYONE: readonly AdminRole[] = ['admin', 'auditor', 'approver']
 
@@ -25,9 +30,14 @@ export const ROLE_RIGHTS: Readonly<Record<AdminMethod, readonly AdminRole[]>> = 
   GetUsage: EVERYONE,
   ListAlerts: EVERYONE,
   ListApprovals: EVERYONE,
+  ListSigningKeys: EVERYONE,
+  ListRevocations: EVERYONE,
+  GetExchangeStats: EVERYONE,
+  ExportExchanges: EVERYONE,
   DecideApproval: ['admin', 'approver'],
   RevokeTokens: ['admin'],
   RotateSigningKey: ['admin'],
+  RetireSigningKey: ['admin'],
 }
 
 /** May a caller with `role` call `method`? */

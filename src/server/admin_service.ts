@@ -5,6 +5,7 @@ import { BrokerError } from '../errors.js'
 import type { AdminExchange } from '../exchange/index.js'
 import type { AdminHandlers } from '../generated/keybroker/v1/Admin.js'
 import type { Identity } from '../identity/identity.js'
+import { operatorHandlers } from './admin_operator_service.js'
 import { callerCredentials, toServiceError, unary } from './broker_service.js'
 import { exchangeToWire } from './exchange_wire.js'
 import type { GrpcListener } from './grpc_listener.js'
@@ -24,7 +25,16 @@ export interface AdminServiceDeps {
 /** Approvals, usage and alerts are served by their own modules (approval_service.ts, …). */
 type CoreAdminHandlers = Pick<
   AdminHandlers,
-  'ListExchanges' | 'WatchExchanges' | 'RevokeTokens' | 'VerifyAuditLog' | 'RotateSigningKey'
+  | 'ListExchanges'
+  | 'WatchExchanges'
+  | 'RevokeTokens'
+  | 'VerifyAuditLog'
+  | 'RotateSigningKey'
+  | 'ListSigningKeys'
+  | 'RetireSigningKey'
+  | 'ListRevocations'
+  | 'GetExchangeStats'
+  | 'ExportExchanges'
 >
 
 export interface AdminService {
@@ -43,6 +53,7 @@ export function adminService(deps: AdminServiceDeps): AdminService {
   const watchers = new Map<ExchangeWatch, Identity>()
 
   const handlers: CoreAdminHandlers = {
+    ...operatorHandlers({ admin, query: deps.query, creds, onUnexpected }),
     ListExchanges: unary(async (call) => {
       const req = call.request
       const page = await admin.listExchanges(creds(call), { ...req, pageToken: req.page_token })

@@ -10,6 +10,7 @@ import { CertificateIdentityCache } from '../identity/mtls.js'
 import { WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
 import { SealedKeyStore } from '../issuer/key_store.js'
+import { listRevocations } from '../issuer/revocation_listing.js'
 import { RevocationList } from '../issuer/revocations.js'
 import { SigningKeys } from '../issuer/signing_keys.js'
 import { Policy } from '../policy/policy.js'
@@ -195,6 +196,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       admins: () => live.config.admins,
       query,
       verifyLog: () => verifyChain(storage.reader),
+      listRevocations: (limit) => listRevocations(storage.revocations, Math.floor(clock.now() / 1000), limit),
+      maxTokenLifetimeMs,
     })
     const approvalFlow = exchange.approvals(adminExchange)
     const approvals = approvalHandlers({
