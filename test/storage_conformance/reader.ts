@@ -222,7 +222,13 @@ export function readerConformance(factory: HarnessFactory): void {
       // bucket 2 (one hour later): denials, an error, a pending, rows without latency or subject
       specs.push(
         { ts: base + H + 1, decision: 'deny', reason: 'ERR_SCOPE_NOT_GRANTED', latency_us: 7, audience: 'x' },
-        { ts: base + H + 2, decision: 'deny', reason: 'ERR_SCOPE_NOT_GRANTED', latency_us: null },
+        {
+          ts: base + H + 2,
+          decision: 'deny',
+          reason: 'scope x is not granted to spiffe://t/c',
+          detail: '{"code":"ERR_SCOPE_NOT_GRANTED"}',
+          latency_us: null,
+        },
         { ts: base + H + 3, decision: 'deny', reason: 'ERR_NOT_ADMIN', kind: 'admin', audience: null },
         { ts: base + H + 4, decision: 'error', reason: 'ERR_UPSTREAM', kind: 'fetch', subject: null },
         { ts: base + H + 5, decision: 'pending', kind: 'issue', latency_us: 9 },
@@ -243,6 +249,7 @@ export function readerConformance(factory: HarnessFactory): void {
         { key: 'payments-api', count: 103 },
         { key: 'x', count: 1 },
       ])
+      // grouped by the refusal's code (detail.code), falling back to the reason text
       expect(stats.denialsByReason).to.deep.equal([
         { key: 'ERR_SCOPE_NOT_GRANTED', count: 2 },
         { key: 'ERR_NOT_ADMIN', count: 1 },

@@ -160,18 +160,19 @@ export class PgAuditReader implements AuditReader {
     const top = (what: string, column: string, limit: number, ...more: string[]) =>
       run<CountRow>(what, (params, where) => {
         params.push(limit)
-        return `SELECT coalesce(x.${column}, '') AS key, count(*) AS count FROM exchanges x ${clause(where, ...more)}
-                 GROUP BY 1 ORDER BY 2 DESC, coalesce(x.${column}, '') COLLATE "C" LIMIT $${params.length}::int8`
+        return `SELECT coalesce(${column}, '') AS key, count(*) AS count FROM exchanges x ${clause(where, ...more)}
+                 GROUP BY 1 ORDER BY 2 DESC, coalesce(${column}, '') COLLATE "C" LIMIT $${params.length}::int8`
       })
     const [totalRows, topSubjects, topAudiences, denialsByReason, byKind] = await Promise.all([
       run<{ n: number }>(
         'count audit rows',
         (_p, where) => `SELECT count(*) AS n FROM exchanges x ${clause(where)}`,
       ),
-      top('top subjects', 'subject', query.top),
-      top('top audiences', 'audience', query.top, 'x.audience IS NOT NULL'),
-      top('denials by reason', 'reason', query.top, `x.decision = 'deny'`),
-      top('rows by kind', 'kind', 100),
+      top('top subjects', 'x.subject', query.top),
+      top('top audiences', 'x.audience', query.top, 'x.audience IS NOT NULL'),
+      // the refusal's stable code (detail.code); the reason text names subjects and ids, so it would not group
+      top('denials by reason', `x.detail::jsonb ->> 'code', x.reason`, query.top, `x.decision = 'deny'`),
+      top('rows by kind', 'x.kind', 100),
     ])
     return {
       total: totalRows[0]?.n ?? 0,

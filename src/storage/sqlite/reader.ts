@@ -180,7 +180,12 @@ export class SqliteAuditReader implements AuditReader {
         bucketsTruncated: buckets.length > query.maxBuckets,
         topSubjects: top('subject', all, query.top),
         topAudiences: top('audience', and('audience IS NOT NULL'), query.top),
-        denialsByReason: top('reason', and(`decision = 'deny'`), query.top),
+        // the refusal's stable code (detail.code); the reason text names subjects and ids, so it would not group
+        denialsByReason: top(
+          `coalesce(json_extract(detail, '$.code'), reason)`,
+          and(`decision = 'deny'`),
+          query.top,
+        ),
         byKind: top('kind', all, 100),
       }
     })()
