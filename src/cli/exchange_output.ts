@@ -159,7 +159,7 @@ function wideLine(cells: string[]): string {
   return cells.map((c) => terminalSafe(c === '' ? '-' : c)).join('  ')
 }
 /** Below this many columns the exchange id is left out (it is in every other format). */
-const ID_COLUMN_FROM_WIDTH = 120
+const ID_COLUMN_FROM_WIDTH = 150
 
 function tableCells(row: StoredExchange, utc: boolean): string[] {
   const target =

@@ -6,6 +6,7 @@ import { registerClientCommands } from './commands/client.js'
 import { registerConfigCommands } from './commands/config.js'
 import { registerDevCommands } from './commands/dev.js'
 import { registerKeyCommands } from './commands/keys.js'
+import { registerRevocationCommands } from './commands/revocations.js'
 import { registerRevokeCommand } from './commands/revoke.js'
 import { registerServe } from './commands/serve.js'
 import { registerStorageCommands } from './commands/storage.js'
@@ -22,6 +23,7 @@ registerClientCommands(program)
 registerKeyCommands(program)
 registerAuditCommands(program)
 registerRevokeCommand(program)
+registerRevocationCommands(program)
 registerDevCommands(program)
 registerStorageCommands(program)
 registerApprovalCommands(program)
