@@ -95,23 +95,21 @@ describe('operator CLI: keybroker audit … / keybroker revoke', function () {
           .map((l) => JSON.parse(l).seq)
         expect(seqs).to.deep.equal([...seqs].sort((a, b) => a - b))
         expect(seqs[0]).to.equal(1)
-        expect(res.stderr).to.match(/exported \d+ exchanges/)
+        expect(res.stderr, 'no progress when piped').to.equal('')
       })
 
-      it('audit stats counts per subject, kind and decision, and lists top refused subjects', async () => {
+      it('audit stats counts per subject, kind, decision and audience', async () => {
         const res = await runCli(['audit', 'stats', ...source(), '--since', '1h', '--format', 'json'], {
           env,
         })
         expect(res.code, res.stderr).to.equal(0)
         const stats = JSON.parse(res.stdout)
-        expect(stats.byKind).to.deep.include([
-          'issue',
-          stats.byKind.find((k: [string]) => k[0] === 'issue')[1],
-        ])
-        expect(stats.bySubject.map((s: [string]) => s[0])).to.include(BILLING)
+        expect(stats.byKind.find((k: { key: string }) => k.key === 'issue').count).to.be.at.least(4)
+        expect(stats.topSubjects.map((s: { key: string }) => s.key)).to.include(BILLING)
+        expect(stats.byDecision.allow).to.be.greaterThan(3)
         expect(stats.total).to.be.greaterThan(3)
         const table = await runCli(['audit', 'stats', ...source(), '--since', '1h'], { env })
-        expect(table.stdout).to.contain('by decision').and.contain('top refused subjects')
+        expect(table.stdout).to.contain('by decision').and.contain('top subjects')
       })
 
       it('audit verify exits 0 on an intact chain', async () => {
