@@ -89,12 +89,17 @@ describe('operator CLI: keybroker audit … / keybroker revoke', function () {
       it('audit export --since writes every row in the window, oldest first, as JSON lines', async () => {
         const res = await runCli(['audit', 'export', ...source(), '--since', '1h'], { env })
         expect(res.code, res.stderr).to.equal(0)
-        const seqs = res.stdout
+        // oldest first: by time across chains (a file-mode revoke wrote a chain of its own), by seq within each
+        const rows = res.stdout
           .trim()
           .split('\n')
-          .map((l) => JSON.parse(l).seq)
-        expect(seqs).to.deep.equal([...seqs].sort((a, b) => a - b))
-        expect(seqs[0]).to.equal(1)
+          .map((l) => JSON.parse(l) as { ts: number; seq: number; node_id: string })
+        const times = rows.map((r) => r.ts)
+        expect(times).to.deep.equal([...times].sort((a, b) => a - b))
+        const chains = new Map<string, number[]>()
+        for (const r of rows) chains.set(r.node_id, [...(chains.get(r.node_id) ?? []), r.seq])
+        for (const seqs of chains.values()) expect(seqs).to.deep.equal([...seqs].sort((a, b) => a - b))
+        expect(Math.min(...rows.map((r) => r.seq))).to.equal(1)
         expect(res.stderr, 'no progress when piped').to.equal('')
       })
 
