@@ -89,36 +89,32 @@ describe('operator CLI: keybroker audit … / keybroker revoke', function () {
       it('audit export --since writes every row in the window, oldest first, as JSON lines', async () => {
         const res = await runCli(['audit', 'export', ...source(), '--since', '1h'], { env })
         expect(res.code, res.stderr).to.equal(0)
+        // oldest first: by time across chains (a file-mode revoke wrote a chain of its own), by seq within each
         const rows = res.stdout
           .trim()
           .split('\n')
-          .map((l) => JSON.parse(l) as { node_id: string; seq: number; ts: number })
-        // oldest first across chains (by time), and each writer's chain in its own seq order from 1
+          .map((l) => JSON.parse(l) as { ts: number; seq: number; node_id: string })
         const times = rows.map((r) => r.ts)
         expect(times).to.deep.equal([...times].sort((a, b) => a - b))
-        const byChain = new Map<string, number[]>()
-        for (const r of rows) byChain.set(r.node_id, [...(byChain.get(r.node_id) ?? []), r.seq])
-        for (const seqs of byChain.values()) {
-          expect(seqs).to.deep.equal([...seqs].sort((a, b) => a - b))
-          expect(seqs[0]).to.equal(1)
-        }
-        expect(res.stderr).to.match(/exported \d+ exchanges/)
+        const chains = new Map<string, number[]>()
+        for (const r of rows) chains.set(r.node_id, [...(chains.get(r.node_id) ?? []), r.seq])
+        for (const seqs of chains.values()) expect(seqs).to.deep.equal([...seqs].sort((a, b) => a - b))
+        expect(Math.min(...rows.map((r) => r.seq))).to.equal(1)
+        expect(res.stderr, 'no progress when piped').to.equal('')
       })
 
-      it('audit stats counts per subject, kind and decision, and lists top refused subjects', async () => {
+      it('audit stats counts per subject, kind, decision and audience', async () => {
         const res = await runCli(['audit', 'stats', ...source(), '--since', '1h', '--format', 'json'], {
           env,
         })
         expect(res.code, res.stderr).to.equal(0)
         const stats = JSON.parse(res.stdout)
-        expect(stats.byKind).to.deep.include([
-          'issue',
-          stats.byKind.find((k: [string]) => k[0] === 'issue')[1],
-        ])
-        expect(stats.bySubject.map((s: [string]) => s[0])).to.include(BILLING)
+        expect(stats.byKind.find((k: { key: string }) => k.key === 'issue').count).to.be.at.least(4)
+        expect(stats.topSubjects.map((s: { key: string }) => s.key)).to.include(BILLING)
+        expect(stats.byDecision.allow).to.be.greaterThan(3)
         expect(stats.total).to.be.greaterThan(3)
         const table = await runCli(['audit', 'stats', ...source(), '--since', '1h'], { env })
-        expect(table.stdout).to.contain('by decision').and.contain('top refused subjects')
+        expect(table.stdout).to.contain('by decision').and.contain('top subjects')
       })
 
       it('audit verify exits 0 on an intact chain', async () => {

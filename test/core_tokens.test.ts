@@ -164,7 +164,7 @@ describe('core: issued tokens verify against the JWKS (every claim), across rest
     const list = await runCli(['keys', 'list', '--config', t.configFile])
     expect(list.code).to.equal(0)
     expect(list.stdout).to.match(new RegExp(`${newKid}\\s+ES256\\s+signing`))
-    expect(list.stdout).to.match(new RegExp(`${oldKid}\\s+ES256\\s+published \\(retired\\)`))
+    expect(list.stdout).to.match(new RegExp(`${oldKid}\\s+ES256\\s+published\\s`))
   })
 
   it('after rotation and a restart, tokens of both keys still verify', async () => {

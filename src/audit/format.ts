@@ -6,9 +6,12 @@ import type { StoredExchange } from './record.js'
  * Values are quoted when they contain spaces, quotes or control characters, so a hostile subject
  * cannot forge extra lines or columns in an operator's terminal.
  */
-export function formatExchangeLine(row: StoredExchange): string {
+export function formatExchangeLine(
+  row: StoredExchange,
+  time: (ms: number) => string = (ms) => new Date(ms).toISOString(),
+): string {
   const fields: string[] = [
-    new Date(row.ts).toISOString(),
+    time(row.ts),
     quoted(row.kind),
     quoted(row.decision),
     `subject=${quoted(row.subject)}`,

@@ -31,6 +31,5 @@ export {
   type StoredExchange,
 } from './record.js'
 export { AuditRetention, type RetentionOptions } from './retention.js'
-export { ExchangeStats, type ExchangeStatsSummary } from './stats.js'
 export { type VerifyChainResult, verifyChain } from './verify.js'
 export { type AppendSource, ExchangeWatch, type WatchOptions, type WatchSink } from './watch.js'

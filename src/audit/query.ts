@@ -1,6 +1,14 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { BrokerError } from '../errors.js'
-import type { AuditReader, ChainCursor, ExchangeRow, IssuedTokenRecord, RowFilter } from '../storage/ports.js'
+import type {
+  AuditReader,
+  ChainCursor,
+  ExchangeRow,
+  ExchangeStatsResult,
+  IssuedTokenRecord,
+  RowFilter,
+  StatsQuery,
+} from '../storage/ports.js'
 import { DECISIONS, type Decision, EXCHANGE_KINDS, type ExchangeKind, type StoredExchange } from './record.js'
 
 export type { IssuedTokenRecord } from '../storage/ports.js'
@@ -195,6 +203,11 @@ export class AuditQuery {
   /** The successful issue/delegate row that minted `tokenId`, if the log has it. */
   issuedToken(tokenId: string): Promise<IssuedTokenRecord | undefined> {
     return this.#reader.issuedToken(tokenId)
+  }
+
+  /** Counts, latency percentiles and top lists over the matching rows, computed by the store. */
+  stats(filter: ExchangeFilter, query: StatsQuery): Promise<ExchangeStatsResult> {
+    return this.#reader.stats(filter, query)
   }
 
   /** Tokens minted to `subject` that have not expired at `nowSec`. */

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs'
 import * as grpc from '@grpc/grpc-js'
+import type { AdminClient } from '../generated/keybroker/v1/Admin.js'
+import { loadBrokerProto } from '../proto/load.js'
 import type { ConnectOptions } from './commands/client.js'
 import { CliExit } from './common.js'
 
@@ -36,4 +38,22 @@ export function brokerChannelCredentials(opts: ConnectOptions): grpc.ChannelCred
 export function callFailed(err: grpc.ServiceError): CliExit {
   const name = grpc.status[err.code] ?? String(err.code)
   return new CliExit(`keybroker: ${name}: ${err.details || err.message}`)
+}
+
+/** An Admin client for `--address` (with --ca and an admin --cert/--key or --token-file). */
+export function adminClient(opts: ConnectOptions): AdminClient {
+  const proto = loadBrokerProto()
+  // admin commands talk to one broker: the first address given
+  const address = (Array.isArray(opts.address) ? opts.address[0] : opts.address)?.split(',')[0]?.trim() ?? ''
+  return new proto.keybroker.v1.Admin(address, brokerChannelCredentials({ ...opts, address }))
+}
+
+/** One unary Admin call; a failure becomes the CLI's message (status name and the broker's reason). */
+export function adminCall<Res>(client: AdminClient, method: string, request: object): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const fn = (client as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!.bind(client)
+    fn(request, { deadline: Date.now() + 60_000 }, (err: grpc.ServiceError | null, res: Res) =>
+      err ? reject(callFailed(err)) : resolve(res),
+    )
+  })
 }

@@ -11,16 +11,19 @@ import {
   type VerifyChainResult,
   verifyChain,
 } from '../audit/index.js'
+import { MAX_STATS_BUCKETS, parseStatsQuery } from '../audit/stats_query.js'
 import { systemClock } from '../clock.js'
 import { BrokerError } from '../errors.js'
 import { findRevocationTargets, type RevokeInput } from '../exchange/admin.js'
 import type { AdminClient } from '../generated/keybroker/v1/Admin.js'
 import type { Exchange__Output } from '../generated/keybroker/v1/Exchange.js'
+import type { ExchangeBatch__Output } from '../generated/keybroker/v1/ExchangeBatch.js'
+import type { GetExchangeStatsResponse__Output } from '../generated/keybroker/v1/GetExchangeStatsResponse.js'
 import { RevocationList } from '../issuer/revocations.js'
 import { loadBrokerProto } from '../proto/load.js'
 import { exchangeFromWire } from '../server/exchange_wire.js'
-import type { ChainCursor, Storage } from '../storage/ports.js'
-import { brokerChannelCredentials, callFailed } from './admin_channel.js'
+import type { ChainCursor, ExchangeStatsResult, Storage } from '../storage/ports.js'
+import { adminCall, brokerChannelCredentials, callFailed } from './admin_channel.js'
 import { CliExit } from './common.js'
 import { openCliChain, openCliStorage } from './storage_access.js'
 
@@ -43,7 +46,17 @@ export interface AuditSource {
     onRow: (row: StoredExchange) => void,
     options: { follow: boolean },
   ): Promise<void>
-  verify(): Promise<VerifyChainResult>
+  /** Every matching row oldest first (per chain), to the end of the log as it is now. */
+  export(filter: RawExchangeFilter, onRow: (row: StoredExchange) => void): Promise<void>
+  /** One row by exchange id, every field. */
+  show(id: string): Promise<StoredExchange | undefined>
+  /** Aggregates computed by the store (GetExchangeStats over --address). `bucket` is a duration (1h). */
+  stats(filter: RawExchangeFilter, bucket: string, top: number): Promise<ExchangeStatsResult>
+  /** How many rows match (for progress totals). */
+  count(filter: RawExchangeFilter): Promise<number>
+  verify(onProgress?: (rowsChecked: number) => void): Promise<VerifyChainResult>
+  /** Rows in the log, for verify's progress total (undefined when the source cannot tell cheaply). */
+  totalRows(): Promise<number | undefined>
   revoke(input: RevokeInput): Promise<{ revoked: number; tokenIds: string[]; exchangeId: string }>
   /** Lift a `revoke --block`; `unblocked` is false when the subject was not blocked. */
   unblock(subject: string, reason?: string): Promise<{ unblocked: boolean; exchangeId: string }>
@@ -126,8 +139,32 @@ class LocalSource implements AuditSource {
     }
   }
 
-  async verify() {
-    return verifyChain(this.storage.reader)
+  export(raw: RawExchangeFilter, onRow: (row: StoredExchange) => void): Promise<void> {
+    return this.stream(raw, 'beginning', onRow, { follow: false })
+  }
+
+  show(id: string) {
+    return this.#query.byId(id)
+  }
+
+  async stats(raw: RawExchangeFilter, bucket: string, top: number) {
+    const stats = await this.#query.stats(parse(raw), cliStatsQuery(bucket, top))
+    if (stats.bucketsTruncated) throw tooManyBuckets(bucket)
+    return stats
+  }
+
+  async count(raw: RawExchangeFilter) {
+    const filter = parse(raw)
+    if (Object.keys(filter).length === 0) return this.storage.reader.count()
+    return (await this.#query.stats(filter, cliStatsQuery(WHOLE_WINDOW, 1))).total
+  }
+
+  async verify(onProgress?: (rowsChecked: number) => void) {
+    return verifyChain(this.storage.reader, onProgress)
+  }
+
+  totalRows() {
+    return this.storage.reader.count()
   }
 
   /** Revoke straight in the database (broker down, or no admin cert at hand); a running broker applies it within a second. */
@@ -274,6 +311,75 @@ class RemoteSource implements AuditSource {
     }
   }
 
+  /** ExportExchanges: batches of up to 1000 rows, oldest first, in one stream. */
+  export(raw: RawExchangeFilter, onRow: (row: StoredExchange) => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const call = this.#client.ExportExchanges({ ...raw })
+      call.on('data', (batch: ExchangeBatch__Output) => {
+        for (const message of batch.exchanges) onRow(exchangeFromWire(message))
+      })
+      call.on('end', resolve)
+      call.on('error', (err: grpc.ServiceError) => reject(callFailed(err)))
+    })
+  }
+
+  /**
+   * ListExchanges has no id filter: an exchange id is a ULID that carries the time it was
+   * allocated, so the row is looked up in a window around that time and matched by id.
+   */
+  async show(id: string): Promise<StoredExchange | undefined> {
+    const at = ulidTime(id)
+    if (at === undefined)
+      throw new CliExit(`keybroker: "${id.slice(0, 40)}" is not an exchange id (26 characters, e.g. 01J…)`)
+    const window = {
+      since: String(Math.floor((at - SHOW_WINDOW_MS) / 1000)),
+      until: String(Math.ceil((at + SHOW_WINDOW_MS) / 1000)),
+    }
+    let token: string | undefined
+    do {
+      const page = await this.list(window, 1000, token)
+      const row = page.rows.find((r) => r.id === id)
+      if (row) return row
+      token = page.next
+    } while (token)
+    return undefined
+  }
+
+  async stats(raw: RawExchangeFilter, bucket: string, top: number): Promise<ExchangeStatsResult> {
+    const res = await this.#unary<GetExchangeStatsResponse__Output>('GetExchangeStats', {
+      filter: raw,
+      bucket,
+      top,
+    })
+    const counts = (rows: Array<{ key: string; count: number | string }>) =>
+      rows.map((r) => ({ key: r.key, count: Number(r.count) }))
+    return {
+      total: Number(res.total),
+      buckets: res.buckets.map((b) => ({
+        startMs: Number(b.start) * 1000,
+        allow: Number(b.allow),
+        deny: Number(b.deny),
+        error: Number(b.error),
+        pending: Number(b.pending),
+        p50Us: Number(b.latency_p50_us),
+        p99Us: Number(b.latency_p99_us),
+      })),
+      bucketsTruncated: false,
+      topSubjects: counts(res.top_subjects),
+      topAudiences: counts(res.top_audiences),
+      denialsByReason: counts(res.denials_by_reason),
+      byKind: counts(res.by_kind),
+    }
+  }
+
+  async count(raw: RawExchangeFilter) {
+    return (await this.stats(raw, WHOLE_WINDOW, 1)).total
+  }
+
+  async totalRows() {
+    return undefined // VerifyAuditLog runs in the broker: no progress to show
+  }
+
   async verify(): Promise<VerifyChainResult> {
     const res = await this.#unary<{
       ok: boolean
@@ -281,6 +387,7 @@ class RemoteSource implements AuditSource {
       first_bad_seq: number
       first_bad_id: string
       problem: string
+      first_bad_node_id: string
     }>('VerifyAuditLog', {})
     return {
       ok: res.ok,
@@ -288,6 +395,7 @@ class RemoteSource implements AuditSource {
       firstBadSeq: res.first_bad_seq ? Number(res.first_bad_seq) : undefined,
       firstBadId: res.first_bad_id || undefined,
       problem: res.problem || undefined,
+      firstBadNodeId: res.first_bad_node_id || undefined,
     }
   }
 
@@ -317,15 +425,37 @@ class RemoteSource implements AuditSource {
   }
 
   #unary<Res>(method: string, request: object): Promise<Res> {
-    return new Promise((resolve, reject) => {
-      const fn = (this.#client as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!.bind(
-        this.#client,
-      )
-      fn(request, { deadline: Date.now() + 60_000 }, (err: grpc.ServiceError | null, res: Res) =>
-        err ? reject(callFailed(err)) : resolve(res),
-      )
-    })
+    return adminCall<Res>(this.#client, method, request)
   }
+}
+
+/** A bucket so large that the whole window is one (a total count). */
+const WHOLE_WINDOW = '36500d'
+/** `audit show --address`: how far from its id's time a row is looked for (ids allocated ahead, clock steps). */
+const SHOW_WINDOW_MS = 10 * 60_000
+const ULID_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
+
+/** The millisecond time in a ULID's first 10 characters; undefined when `id` is not a ULID. */
+export function ulidTime(id: string): number | undefined {
+  if (!/^[0-9A-HJKMNP-TV-Z]{26}$/.test(id)) return undefined
+  let ms = 0
+  for (const c of id.slice(0, 10)) ms = ms * 32 + ULID_ALPHABET.indexOf(c)
+  return ms
+}
+
+function cliStatsQuery(bucket: string, top: number) {
+  try {
+    return parseStatsQuery(bucket, top)
+  } catch (err) {
+    if (err instanceof BrokerError) throw new CliExit(`keybroker: ${err.message}`)
+    throw err
+  }
+}
+
+function tooManyBuckets(bucket: string): CliExit {
+  return new CliExit(
+    `keybroker: more than ${MAX_STATS_BUCKETS} buckets of ${bucket} hold rows in this window; use a larger --bucket or a shorter window (--since/--until)`,
+  )
 }
 
 function parse(raw: RawExchangeFilter): ExchangeFilter {

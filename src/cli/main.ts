@@ -7,6 +7,7 @@ import { registerConfigCommands } from './commands/config.js'
 import { registerConsoleCommand } from './commands/console.js'
 import { registerDevCommands } from './commands/dev.js'
 import { registerKeyCommands } from './commands/keys.js'
+import { registerRevocationCommands } from './commands/revocations.js'
 import { registerRevokeCommand } from './commands/revoke.js'
 import { registerServe } from './commands/serve.js'
 import { registerStorageCommands } from './commands/storage.js'
@@ -25,6 +26,8 @@ registerKeyCommands(program)
 registerAuditCommands(program)
 registerRevokeCommand(program)
 registerUnblockCommand(program)
+
+registerRevocationCommands(program)
 registerDevCommands(program)
 registerStorageCommands(program)
 registerApprovalCommands(program)

@@ -10,14 +10,17 @@ import {
   type RawExchangeFilter,
   type VerifyChainResult,
 } from '../audit/index.js'
+import { parseStatsQuery } from '../audit/stats_query.js'
 import type { AdminEntry, AdminRole } from '../config/index.js'
 import { BrokerError } from '../errors.js'
 import type { CallerCredentials } from '../identity/authenticate.js'
 import type { Identity } from '../identity/identity.js'
+import { type KeyListing, listKeys } from '../issuer/key_listing.js'
 import type { SigningKey } from '../issuer/key_store.js'
+import { DEFAULT_REVOCATION_LIMIT, MAX_REVOCATION_LIMIT } from '../issuer/revocation_listing.js'
 import { isAdmin, roleOf } from '../policy/admins.js'
 import { type AdminMethod, mayCall, ROLE_RIGHTS } from '../policy/roles.js'
-import type { ChainCursor } from '../storage/ports.js'
+import type { ChainCursor, ExchangeStatsResult, RevocationRow } from '../storage/ports.js'
 import type { ExchangeSteps } from './steps.js'
 
 export type { AdminMethod } from '../policy/roles.js'
@@ -30,6 +33,29 @@ export interface AdminDeps {
   verifyLog: () => Promise<VerifyChainResult>
   /** Hash of the loaded policy, recorded in every admin row's detail (which policy answered). */
   policyHash?: () => string
+
+  /** Revocations in force, newest first (src/issuer/revocation_listing.ts); absent: ListRevocations is UNIMPLEMENTED. */
+  listRevocations?: (limit: number) => Promise<RevocationRow[]>
+  /** Longest lifetime a token can have: a retired key's revocation event is kept that long. */
+  maxTokenLifetimeMs?: () => number
+}
+
+export interface RetireInput {
+  kid?: string
+  reason?: string
+}
+
+export interface RetireResult {
+  kid: string
+  /** false when the key had already been retired (the event is published again, idempotently) */
+  newlyRetired: boolean
+  publishedKids: string[]
+  exchangeId: string
+}
+
+export interface StatsInput extends RawExchangeFilter {
+  bucket?: string
+  top?: number
 }
 
 export interface ListExchangesInput extends RawExchangeFilter {
@@ -284,6 +310,152 @@ export class AdminExchange {
     return { key, publishedKids: this.steps.deps.keys.list().map((k) => k.kid), exchangeId: id }
   }
 
+  /** Every stored key and its state; re-read first, so keys another process added or retired show. */
+  async listSigningKeys(creds: CallerCredentials): Promise<{ keys: KeyListing[]; exchangeId: string }> {
+    const { base, started } = await this.authorize(creds, 'ListSigningKeys')
+    const { keys, clock } = this.steps.deps
+    try {
+      await keys.reload()
+    } catch (err) {
+      throw await this.steps.refuse(base, unavailableStore(err, 'key store'), started)
+    }
+    const listed = listKeys(keys, clock.now())
+    const { id } = await this.steps.record(
+      { ...base, detail: { ...base.detail, returned: listed.length } },
+      started,
+    )
+    return { keys: listed, exchangeId: id }
+  }
+
+  /**
+   * Retire a compromised key: it stops signing and leaves JWKS at once (so the proxy and
+   * DelegateToken refuse its tokens), and a `kid` event on the revocation feed tells replicas and
+   * verifiers. Retiring a key that is already retired publishes the event again (idempotent), so a
+   * retry after a failed feed write completes the job.
+   */
+  async retireSigningKey(creds: CallerCredentials, input: RetireInput): Promise<RetireResult> {
+    const kid = input.kid ?? ''
+    const { base: adminBase, started } = await this.authorize(creds, 'RetireSigningKey', {
+      kid: kid.slice(0, 128),
+    })
+    const base: ExchangeRecord = { ...adminBase, reason: input.reason?.slice(0, 512) || undefined }
+    const { keys, revocations, clock } = this.steps.deps
+    let newlyRetired: boolean
+    try {
+      if (kid === '' || kid.length > 128)
+        throw new BrokerError(
+          'ERR_INVALID_ARGUMENT',
+          'kid: give the key id to retire (see keybroker keys list)',
+        )
+      await keys.reload()
+      if (!keys.list().some((k) => k.kid === kid))
+        throw new BrokerError('ERR_NOT_FOUND', `no signing key ${kid} (see keybroker keys list)`)
+      newlyRetired = await keys.retire(kid)
+    } catch (err) {
+      throw await this.steps.refuse(base, err, started)
+    }
+    const lifetimeMs = this.admin.maxTokenLifetimeMs?.() ?? 3_600_000
+    try {
+      await revocations.revoke([
+        {
+          jti: `kid:${kid}`,
+          kid,
+          expiresAt: Math.floor((clock.now() + lifetimeMs) / 1000),
+          reason: input.reason || 'signing key retired',
+        },
+      ])
+    } catch (err) {
+      throw await this.steps.refuse(base, unavailableStore(err), started)
+    }
+    const publishedKids = keys
+      .list()
+      .filter((k) => k.retiredAt === undefined)
+      .map((k) => k.kid)
+    const { id } = await this.steps.record(
+      { ...base, detail: { ...base.detail, newly_retired: newlyRetired ? 1 : 0 } },
+      started,
+    )
+    return { kid, newlyRetired, publishedKids, exchangeId: id }
+  }
+
+  async listRevocations(
+    creds: CallerCredentials,
+    limit: number | undefined,
+  ): Promise<{ revocations: RevocationRow[]; exchangeId: string }> {
+    const { base, started } = await this.authorize(creds, 'ListRevocations', limit ? { limit } : {})
+    let rows: RevocationRow[]
+    try {
+      const n = limit || DEFAULT_REVOCATION_LIMIT
+      if (!Number.isInteger(n) || n < 0 || n > MAX_REVOCATION_LIMIT)
+        throw new BrokerError(
+          'ERR_INVALID_ARGUMENT',
+          `limit: ${n} is above the maximum of ${MAX_REVOCATION_LIMIT}`,
+        )
+      if (!this.admin.listRevocations)
+        throw new BrokerError('ERR_UNIMPLEMENTED', 'Admin.ListRevocations is not wired in this broker')
+      rows = await this.admin.listRevocations(n)
+    } catch (err) {
+      throw await this.steps.refuse(base, unavailableStore(err), started)
+    }
+    const { id } = await this.steps.record(
+      { ...base, detail: { ...base.detail, returned: rows.length } },
+      started,
+    )
+    return { revocations: rows, exchangeId: id }
+  }
+
+  /** Aggregates over a window, computed by the store (never by paging rows to the caller). */
+  async exchangeStats(
+    creds: CallerCredentials,
+    input: StatsInput,
+  ): Promise<ExchangeStatsResult & { exchangeId: string }> {
+    const { base, started } = await this.authorize(creds, 'GetExchangeStats', {
+      ...filterDetail(input),
+      ...(input.bucket ? { bucket: input.bucket.slice(0, 32) } : {}),
+    })
+    let result: ExchangeStatsResult
+    try {
+      const filter = parseFilter(input)
+      const query = parseStatsQuery(input.bucket, input.top)
+      result = await this.admin.query.stats(filter, query)
+      if (result.bucketsTruncated)
+        throw new BrokerError(
+          'ERR_INVALID_ARGUMENT',
+          `bucket: more than ${query.maxBuckets} buckets of ${input.bucket || '1m'} hold rows in this window; use a larger bucket or a shorter window (since/until)`,
+        )
+    } catch (err) {
+      throw await this.steps.refuse(base, unavailableStore(err, 'audit store'), started)
+    }
+    const { id } = await this.steps.record(
+      { ...base, detail: { ...base.detail, total: result.total } },
+      started,
+    )
+    return { ...result, exchangeId: id }
+  }
+
+  /**
+   * Authorize and record an export; the caller then streams every matching row oldest first.
+   * The window closes at the moment of the call (`until` defaults to now), so an export of a busy
+   * log ends.
+   */
+  async openExport(
+    creds: CallerCredentials,
+    input: RawExchangeFilter,
+  ): Promise<{ filter: ExchangeFilter; cursor: ChainCursor; exchangeId: string }> {
+    const { base, started } = await this.authorize(creds, 'ExportExchanges', filterDetail(input))
+    let filter: ExchangeFilter
+    let cursor: ChainCursor
+    try {
+      filter = parseFilter(input)
+      filter.untilMs ??= this.steps.deps.clock.now() + 1
+      cursor = filter.sinceMs !== undefined ? await this.admin.query.cursorAt(filter.sinceMs) : {}
+    } catch (err) {
+      throw await this.steps.refuse(base, unavailableStore(err, 'audit store'), started)
+    }
+    const { id } = await this.steps.record(base, started)
+    return { filter, cursor, exchangeId: id }
+  }
+
   /** Still an operator under the current config (a reload may have removed them). */
   isAdmin(identity: Identity): boolean {
     return isAdmin(identity, this.admin.admins())
@@ -388,9 +560,9 @@ async function watchStart(
   return filter.sinceMs !== undefined ? query.cursorAt(filter.sinceMs) : now
 }
 
-function unavailableStore(err: unknown): BrokerError {
+function unavailableStore(err: unknown, what = 'revocation store'): BrokerError {
   if (err instanceof BrokerError) return err
-  return new BrokerError('ERR_AUDIT_UNAVAILABLE', `revocation store unavailable: ${(err as Error).message}`, {
+  return new BrokerError('ERR_AUDIT_UNAVAILABLE', `${what} unavailable: ${(err as Error).message}`, {
     cause: err,
   })
 }

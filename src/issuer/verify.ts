@@ -1,4 +1,4 @@
-import { createLocalJWKSet, errors, type JWTVerifyGetKey, jwtVerify } from 'jose'
+import { createLocalJWKSet, decodeProtectedHeader, errors, type JWTVerifyGetKey, jwtVerify } from 'jose'
 import type { Clock } from '../clock.js'
 import { BrokerError } from '../errors.js'
 import type { AccessTokenClaims } from './mint.js'
@@ -49,11 +49,26 @@ export async function verifyAccessToken(
     })
     payload = result.payload as unknown as AccessTokenClaims
   } catch (err) {
+    if (err instanceof errors.JWKSNoMatchingKey) {
+      const kid = headerKid(token)
+      // a compromised key left JWKS: say so, rather than "not a key this broker publishes"
+      if (kid !== undefined && options.keys.isRetired(kid))
+        throw new BrokerError('ERR_TOKEN_REVOKED', `token was signed by key ${kid}, which has been retired`)
+    }
     throw describeJoseError(err)
   }
   if (options.isRevoked?.(payload))
     throw new BrokerError('ERR_TOKEN_REVOKED', `token ${payload.jti} has been revoked`)
   return payload
+}
+
+function headerKid(token: string): string | undefined {
+  try {
+    const { kid } = decodeProtectedHeader(token)
+    return typeof kid === 'string' ? kid : undefined
+  } catch {
+    return undefined
+  }
 }
 
 function describeJoseError(err: unknown): BrokerError {

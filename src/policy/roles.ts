@@ -12,6 +12,11 @@ export type AdminMethod =
   | 'GetUsage'
   | 'ListAlerts'
   | 'UnblockSubject'
+  | 'ListSigningKeys'
+  | 'RetireSigningKey'
+  | 'ListRevocations'
+  | 'GetExchangeStats'
+  | 'ExportExchanges'
 
 const EVERYONE: readonly AdminRole[] = ['admin', 'auditor', 'approver']
 
@@ -26,10 +31,16 @@ export const ROLE_RIGHTS: Readonly<Record<AdminMethod, readonly AdminRole[]>> = 
   GetUsage: EVERYONE,
   ListAlerts: EVERYONE,
   ListApprovals: EVERYONE,
+  ListSigningKeys: EVERYONE,
+  ListRevocations: EVERYONE,
+  GetExchangeStats: EVERYONE,
+  ExportExchanges: EVERYONE,
   DecideApproval: ['admin', 'approver'],
   RevokeTokens: ['admin'],
   RotateSigningKey: ['admin'],
   UnblockSubject: ['admin'],
+
+  RetireSigningKey: ['admin'],
 }
 
 /** May a caller with `role` call `method`? */

@@ -5,6 +5,7 @@ import { BrokerError } from '../errors.js'
 import type { AdminExchange } from '../exchange/index.js'
 import type { AdminHandlers } from '../generated/keybroker/v1/Admin.js'
 import type { Identity } from '../identity/identity.js'
+import { operatorHandlers } from './admin_operator_service.js'
 import { callerCredentials, toServiceError, unary } from './broker_service.js'
 import { exchangeToWire } from './exchange_wire.js'
 import type { GrpcListener } from './grpc_listener.js'
@@ -30,6 +31,11 @@ type CoreAdminHandlers = Pick<
   | 'VerifyAuditLog'
   | 'RotateSigningKey'
   | 'UnblockSubject'
+  | 'ListSigningKeys'
+  | 'RetireSigningKey'
+  | 'ListRevocations'
+  | 'GetExchangeStats'
+  | 'ExportExchanges'
 >
 
 export interface AdminService {
@@ -48,6 +54,7 @@ export function adminService(deps: AdminServiceDeps): AdminService {
   const watchers = new Map<ExchangeWatch, Identity>()
 
   const handlers: CoreAdminHandlers = {
+    ...operatorHandlers({ admin, query: deps.query, creds, onUnexpected }),
     ListExchanges: unary(async (call) => {
       const req = call.request
       const page = await admin.listExchanges(creds(call), { ...req, pageToken: req.page_token })

@@ -12,6 +12,7 @@ import { WorkloadTokenVerifier } from '../identity/oidc.js'
 import { loadOrCreateKek } from '../issuer/kek.js'
 import { assertKekMatches } from '../issuer/kek_check.js'
 import { SealedKeyStore } from '../issuer/key_store.js'
+import { listRevocations } from '../issuer/revocation_listing.js'
 import { RevocationList } from '../issuer/revocations.js'
 import { SigningKeys } from '../issuer/signing_keys.js'
 import { Policy } from '../policy/policy.js'
@@ -227,6 +228,9 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       query,
       verifyLog: () => verifyChain(storage.reader),
       policyHash: cluster.policyHash,
+
+      listRevocations: (limit) => listRevocations(storage.revocations, Math.floor(clock.now() / 1000), limit),
+      maxTokenLifetimeMs,
     })
     const approvalFlow = exchange.approvals(adminExchange)
     const approvals = approvalHandlers({

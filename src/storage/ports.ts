@@ -118,6 +118,50 @@ export interface CommitResult {
   remaining?: number
 }
 
+/** One time bucket of ExchangeStatsResult: counts by decision and latency percentiles. */
+export interface StatsBucketRow {
+  /** unix ms, a multiple of the bucket size */
+  startMs: number
+  allow: number
+  deny: number
+  error: number
+  pending: number
+  /** nearest-rank percentiles over the bucket's rows that have a latency; 0 when none has */
+  p50Us: number
+  p99Us: number
+}
+
+/** A key and how many rows have it, most first (ties by key, byte order). */
+export interface CountRow {
+  key: string
+  count: number
+}
+
+/** Aggregates over the rows a filter matches, computed by the store (GetExchangeStats, `audit stats`). */
+export interface ExchangeStatsResult {
+  total: number
+  /** oldest first; only buckets that have rows; at most `maxBuckets` */
+  buckets: StatsBucketRow[]
+  /** true when more than `maxBuckets` buckets had rows (the newest were left out) */
+  bucketsTruncated: boolean
+  /** subject '' = no subject (an unauthenticated caller) */
+  topSubjects: CountRow[]
+  /** rows without an audience are not counted */
+  topAudiences: CountRow[]
+  /** deny rows by reason code ('' = none recorded) */
+  denialsByReason: CountRow[]
+  /** every kind present */
+  byKind: CountRow[]
+}
+
+export interface StatsQuery {
+  /** bucket size in ms (> 0) */
+  bucketMs: number
+  /** how many subjects, audiences and reasons */
+  top: number
+  maxBuckets: number
+}
+
 /** The write side of the audit log: appends to this process's own chain. */
 export interface ChainStore {
   /**
@@ -196,6 +240,8 @@ export interface AuditReader {
   /** Tokens minted to `subject` that have not expired at `nowSec`. */
   liveTokensOf(subject: string, nowSec: number): Promise<IssuedTokenRecord[]>
   count(): Promise<number>
+  /** Counts, percentiles and top lists over the rows `filter` matches, in the database (one pass per list). */
+  stats(filter: RowFilter, query: StatsQuery): Promise<ExchangeStatsResult>
   /** The cursor that starts a scan at `tsMs` (the head of every chain when tsMs is undefined). */
   cursorAt(tsMs: number | undefined): Promise<ChainCursor>
 }

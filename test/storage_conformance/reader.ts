@@ -206,4 +206,85 @@ export function readerConformance(factory: HarnessFactory): void {
       expect(await fx.storage.reader.cursorAt(T0 + 1000)).to.deep.equal({ a: 3, b: 2 })
     })
   })
+
+  describe('stats', () => {
+    const fx = new Fixture(factory)
+    fx.hooks()
+
+    it('counts per bucket by decision with nearest-rank latency percentiles, and top lists', async () => {
+      await fx.storage.leases.acquire('s', 'o', 60_000)
+      const H = 3_600_000
+      const base = Math.floor(T0 / H) * H
+      const specs: Array<Partial<ExchangeRow>> = []
+      // bucket 1: 100 allow rows with latency 1..100 µs, two subjects
+      for (let i = 1; i <= 100; i++)
+        specs.push({ ts: base + i, latency_us: i, subject: i % 4 === 0 ? 'spiffe://t/b' : 'spiffe://t/a' })
+      // bucket 2 (one hour later): denials, an error, a pending, rows without latency or subject
+      specs.push(
+        { ts: base + H + 1, decision: 'deny', reason: 'ERR_SCOPE_NOT_GRANTED', latency_us: 7, audience: 'x' },
+        {
+          ts: base + H + 2,
+          decision: 'deny',
+          reason: 'scope x is not granted to spiffe://t/c',
+          detail: '{"code":"ERR_SCOPE_NOT_GRANTED"}',
+          latency_us: null,
+        },
+        { ts: base + H + 3, decision: 'deny', reason: 'ERR_NOT_ADMIN', kind: 'admin', audience: null },
+        { ts: base + H + 4, decision: 'error', reason: 'ERR_UPSTREAM', kind: 'fetch', subject: null },
+        { ts: base + H + 5, decision: 'pending', kind: 'issue', latency_us: 9 },
+      )
+      await append(fx.storage, 's', specs)
+      const stats = await fx.storage.reader.stats({}, { bucketMs: H, top: 2, maxBuckets: 10 })
+      expect(stats.total).to.equal(105)
+      expect(stats.bucketsTruncated).to.equal(false)
+      expect(stats.buckets).to.deep.equal([
+        { startMs: base, allow: 100, deny: 0, error: 0, pending: 0, p50Us: 50, p99Us: 99 },
+        { startMs: base + H, allow: 0, deny: 3, error: 1, pending: 1, p50Us: 9, p99Us: 120 },
+      ])
+      expect(stats.topSubjects).to.deep.equal([
+        { key: 'spiffe://t/a', count: 75 },
+        { key: 'spiffe://t/b', count: 25 },
+      ])
+      expect(stats.topAudiences).to.deep.equal([
+        { key: 'payments-api', count: 103 },
+        { key: 'x', count: 1 },
+      ])
+      // grouped by the refusal's code (detail.code), falling back to the reason text
+      expect(stats.denialsByReason).to.deep.equal([
+        { key: 'ERR_SCOPE_NOT_GRANTED', count: 2 },
+        { key: 'ERR_NOT_ADMIN', count: 1 },
+      ])
+      expect(stats.byKind).to.deep.equal([
+        { key: 'issue', count: 103 },
+        { key: 'admin', count: 1 },
+        { key: 'fetch', count: 1 },
+      ])
+      // filtered (a subject prefix, a window), and a bucket cap that says it cut
+      const denied = await fx.storage.reader.stats(
+        { decision: 'deny', sinceMs: base + H },
+        { bucketMs: 60_000, top: 10, maxBuckets: 10 },
+      )
+      expect(denied.total).to.equal(3)
+      expect(denied.buckets).to.deep.equal([
+        { startMs: base + H, allow: 0, deny: 3, error: 0, pending: 0, p50Us: 7, p99Us: 120 },
+      ])
+      const cut = await fx.storage.reader.stats(
+        { subjectPrefix: 'spiffe://t/' },
+        { bucketMs: 1, top: 1, maxBuckets: 3 },
+      )
+      expect(cut.total).to.equal(100)
+      expect(cut.buckets.map((b) => b.startMs)).to.deep.equal([base + 1, base + 2, base + 3])
+      expect(cut.bucketsTruncated).to.equal(true)
+      const empty = await fx.storage.reader.stats({ runId: 'none' }, { bucketMs: H, top: 5, maxBuckets: 10 })
+      expect(empty).to.deep.equal({
+        total: 0,
+        buckets: [],
+        bucketsTruncated: false,
+        topSubjects: [],
+        topAudiences: [],
+        denialsByReason: [],
+        byKind: [],
+      })
+    })
+  })
 }

@@ -1,7 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import {
-  ExchangeStats,
-  type ExchangeStatsSummary,
   formatExchangeLine,
   MAX_LIMIT,
   type RawExchangeFilter,
@@ -10,16 +8,16 @@ import {
 import { parseDuration } from '../../config/index.js'
 import { type AuditSource, openAuditSource, type SourceOptions, withSourceOptions } from '../audit_source.js'
 import { CliExit } from '../common.js'
-import {
-  ExchangeWriter,
-  OUTPUT_FORMATS,
-  type OutputFormat,
-  Progress,
-  terminalSafe,
-} from '../exchange_output.js'
+import { displayTime } from '../display_time.js'
+import { ExchangeWriter, OUTPUT_FORMATS, type OutputFormat, Progress } from '../exchange_output.js'
+import { renderExchange } from '../exchange_show.js'
+import { renderStats, statsJson } from '../stats_output.js'
 
 interface FilterOptions {
   subject?: string
+  tokenId?: string
+  peer?: string
+  runId?: string
   kind?: string
   decision?: string
   audience?: string
@@ -37,7 +35,13 @@ function timeOption(value: string): string {
 
 function withFilterOptions(cmd: Command): Command {
   return cmd
-    .option('--subject <id>', 'caller subject (SPIFFE ID or token sub)')
+    .option(
+      '--subject <id>',
+      "caller subject (SPIFFE ID or token sub); a trailing * matches a prefix: 'spiffe://example.org/ns/agents/*'",
+    )
+    .option('--token-id <jti>', 'rows about one token (its issue, uses, revocation)')
+    .option('--peer <address>', 'caller network address as recorded (e.g. 10.0.0.7:51234)')
+    .option('--run-id <id>', 'rows of one agent run (TaskContext.run_id)')
     .option('--kind <kind>', 'issue, delegate, fetch, proxy, revoke, admin, auth_failure')
     .option('--decision <decision>', 'allow, deny, error')
     .option('--audience <audience>', 'token audience')
@@ -50,6 +54,9 @@ function withFilterOptions(cmd: Command): Command {
 function rawFilter(opts: FilterOptions): RawExchangeFilter {
   return {
     subject: opts.subject,
+    token_id: opts.tokenId,
+    peer: opts.peer,
+    run_id: opts.runId,
     kind: opts.kind,
     decision: opts.decision,
     audience: opts.audience,
@@ -60,9 +67,11 @@ function rawFilter(opts: FilterOptions): RawExchangeFilter {
   }
 }
 
-function formatOption(fallback: OutputFormat): Option {
-  return new Option('--format <format>', 'output format').choices(OUTPUT_FORMATS).default(fallback)
+function formatOption(fallback: string, choices: readonly string[] = OUTPUT_FORMATS): Option {
+  return new Option('-o, --format <format>', 'output format').choices(choices).default(fallback)
 }
+
+const utcOption = () => new Option('--utc', 'show times in UTC (default: local time with its offset)')
 
 function positiveInt(value: string): number {
   const n = Number(value)
@@ -88,16 +97,25 @@ export function registerAuditCommands(program: Command): void {
 
   withSourceOptions(withFilterOptions(audit.command('query').description('search exchanges, newest first')))
     .addOption(formatOption('table'))
+    .addOption(utcOption())
+    .option('--wide', 'table: every column, nothing cut')
     .option('-n, --limit <n>', `rows per page (max ${MAX_LIMIT})`, positiveInt, 100)
     .option('--page-token <token>', 'continue a previous query (same filters)')
-    .option('--all', 'follow every page to the end (progress on stderr)')
+    .option('--all', 'follow every page to the end (progress on a terminal)')
     .action(
       async (
         opts: SourceOptions &
-          FilterOptions & { format: OutputFormat; limit: number; pageToken?: string; all?: boolean },
+          FilterOptions & {
+            format: OutputFormat
+            limit: number
+            pageToken?: string
+            all?: boolean
+            utc?: boolean
+            wide?: boolean
+          },
       ) => {
         await withSource(opts, async (source) => {
-          const writer = new ExchangeWriter(opts.format)
+          const writer = new ExchangeWriter(opts.format, { utc: opts.utc, wide: opts.wide })
           const progress = new Progress('read')
           let token = opts.pageToken
           do {
@@ -107,7 +125,7 @@ export function registerAuditCommands(program: Command): void {
             if (opts.all) progress.tick(writer.count)
           } while (opts.all && token)
           writer.end()
-          if (opts.all && writer.count >= 10_000) progress.done(writer.count)
+          if (opts.all) progress.done(writer.count)
           if (!opts.all && token) process.stderr.write(`more rows: add --page-token ${token}\n`)
         })
       },
@@ -116,11 +134,18 @@ export function registerAuditCommands(program: Command): void {
   withSourceOptions(withFilterOptions(audit.command('tail').description('print the latest exchanges')))
     .option('-n, --lines <n>', 'how many', positiveInt, 20)
     .option('-f, --follow', 'keep printing new exchanges (reconnects from the last one seen)')
-    .addOption(new Option('--format <format>', 'output format').choices(['line', 'jsonl']).default('line'))
+    .addOption(formatOption('line', ['line', 'jsonl']))
+    .addOption(utcOption())
     .action(
-      async (opts: SourceOptions & FilterOptions & { lines: number; follow?: boolean; format: string }) => {
+      async (
+        opts: SourceOptions &
+          FilterOptions & { lines: number; follow?: boolean; format: string; utc?: boolean },
+      ) => {
+        const time = (ms: number) => displayTime(ms, opts.utc ?? false)
         const print = (row: StoredExchange) =>
-          process.stdout.write(`${opts.format === 'jsonl' ? JSON.stringify(row) : formatExchangeLine(row)}\n`)
+          process.stdout.write(
+            `${opts.format === 'jsonl' ? JSON.stringify(row) : formatExchangeLine(row, time)}\n`,
+          )
         await withSource(opts, async (source) => {
           const filter = rawFilter(opts)
           const latest = (await source.list(filter, Math.min(opts.lines, MAX_LIMIT))).rows.reverse()
@@ -144,17 +169,39 @@ export function registerAuditCommands(program: Command): void {
 
   withSourceOptions(
     audit.command('verify').description('check the hash chain; exit 1 naming the first bad row'),
-  ).action(async (opts: SourceOptions) => {
-    const result = await withSource(opts, (source) => source.verify())
-    if (result.ok) {
-      process.stdout.write(`audit log OK: ${result.rowsChecked} rows, chain intact\n`)
-      return
-    }
-    throw new CliExit(
-      `audit log BROKEN at seq ${result.firstBadSeq ?? '?'} (id ${result.firstBadId ?? '?'}): ${result.problem}\n` +
-        `rows checked before the fault: ${result.rowsChecked}`,
-    )
-  })
+  )
+    .addOption(formatOption('text', ['text', 'json']))
+    .action(async (opts: SourceOptions & { format: string }) => {
+      const progress = new Progress('verified')
+      const result = await withSource(opts, async (source) => {
+        if (progress.visible) progress.total = await source.totalRows()
+        const verified = await source.verify((n) => progress.tick(n))
+        progress.done(verified.rowsChecked)
+        return verified
+      })
+      if (opts.format === 'json') {
+        process.stdout.write(
+          `${JSON.stringify({
+            ok: result.ok,
+            rows_checked: result.rowsChecked,
+            first_bad_node_id: result.firstBadNodeId ?? null,
+            first_bad_seq: result.firstBadSeq ?? null,
+            first_bad_id: result.firstBadId ?? null,
+            problem: result.problem ?? null,
+          })}\n`,
+        )
+        if (!result.ok) throw new CliExit('', 1)
+        return
+      }
+      if (result.ok) {
+        process.stdout.write(`audit log OK: ${result.rowsChecked} rows, chain intact\n`)
+        return
+      }
+      throw new CliExit(
+        `audit log BROKEN at seq ${result.firstBadSeq ?? '?'} (id ${result.firstBadId ?? '?'}): ${result.problem}\n` +
+          `rows checked before the fault: ${result.rowsChecked}`,
+      )
+    })
 
   withSourceOptions(
     withFilterOptions(
@@ -164,67 +211,72 @@ export function registerAuditCommands(program: Command): void {
     ),
   )
     .addOption(formatOption('jsonl'))
-    .action(async (opts: SourceOptions & FilterOptions & { format: OutputFormat }) => {
-      const writer = new ExchangeWriter(opts.format)
+    .addOption(utcOption())
+    .action(async (opts: SourceOptions & FilterOptions & { format: OutputFormat; utc?: boolean }) => {
+      const writer = new ExchangeWriter(opts.format, { utc: opts.utc })
       const progress = new Progress('exported')
-      await withSource(opts, (source) =>
-        source.stream(
-          rawFilter(opts),
-          'beginning',
-          (row) => {
-            writer.write(row)
-            progress.tick(writer.count)
-          },
-          { follow: false },
-        ),
-      )
+      const filter = rawFilter(opts)
+      await withSource(opts, async (source) => {
+        if (progress.visible) progress.total = await source.count(filter)
+        await source.export(filter, (row) => {
+          writer.write(row)
+          progress.tick(writer.count)
+        })
+      })
       writer.end()
       progress.done(writer.count)
+    })
+
+  withSourceOptions(
+    audit
+      .command('show')
+      .description('one exchange with every field')
+      .argument(
+        '<exchange-id>',
+        'the exchange id (the ID column, keybroker-exchange-id, audit ids in output)',
+      ),
+  )
+    .addOption(formatOption('text', ['text', 'json']))
+    .addOption(utcOption())
+    .action(async (id: string, opts: SourceOptions & { format: string; utc?: boolean }) => {
+      const row = await withSource(opts, (source) => source.show(id.trim()))
+      if (!row) throw new CliExit(`keybroker: no exchange ${terminalSafeId(id)} in this log`)
+      process.stdout.write(
+        opts.format === 'json'
+          ? `${JSON.stringify({ time: new Date(row.ts).toISOString(), ...row }, null, 2)}\n`
+          : renderExchange(row, opts.utc ?? false),
+      )
     })
 
   withSourceOptions(
     withFilterOptions(
       audit
         .command('stats')
-        .description('counts per subject, kind and decision over a window; top refused subjects'),
+        .description(
+          'counts by decision, kind, subject and audience, refusals by reason, and per time bucket (latency p50/p99); computed by the store',
+        ),
     ),
   )
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
-    .option('--top <n>', 'how many subjects to list', positiveInt, 10)
-    .action(async (opts: SourceOptions & FilterOptions & { format: string; top: number }) => {
-      const filter = rawFilter({ ...opts, since: opts.since ?? timeOption('24h') })
-      const stats = new ExchangeStats()
-      const progress = new Progress('counted')
-      let n = 0
-      await withSource(opts, (source) =>
-        source.stream(
-          filter,
-          'beginning',
-          (row) => {
-            stats.add(row)
-            progress.tick(++n)
-          },
-          { follow: false },
-        ),
-      )
-      const summary = stats.summary(opts.top)
-      if (opts.format === 'json') process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
-      else process.stdout.write(renderStats(summary, filter))
-    })
+    .addOption(formatOption('table', ['table', 'json']))
+    .addOption(utcOption())
+    .option('--bucket <duration>', 'time bucket size: 1m, 5m, 1h, 1d', '1h')
+    .option('--top <n>', 'how many subjects, audiences and reasons to list', positiveInt, 10)
+    .action(
+      async (
+        opts: SourceOptions & FilterOptions & { format: string; top: number; bucket: string; utc?: boolean },
+      ) => {
+        const filter = rawFilter({ ...opts, since: opts.since ?? timeOption('24h') })
+        const stats = await withSource(opts, (source) => source.stats(filter, opts.bucket, opts.top))
+        process.stdout.write(
+          opts.format === 'json'
+            ? `${JSON.stringify(statsJson(stats, filter, opts.bucket), null, 2)}\n`
+            : renderStats(stats, filter, opts.bucket, opts.utc ?? false),
+        )
+      },
+    )
 }
 
-function renderStats(s: ExchangeStatsSummary, filter: RawExchangeFilter): string {
-  const window = `${filter.since ?? 'start'} … ${filter.until ?? 'now'}`
-  const section = (title: string, rows: Array<[string, number]>) => {
-    if (rows.length === 0) return `${title}\n  (none)\n`
-    const width = Math.max(...rows.map(([, n]) => String(n).length))
-    return `${title}\n${rows.map(([k, n]) => `  ${String(n).padStart(width)}  ${terminalSafe(k)}`).join('\n')}\n`
-  }
-  return [
-    `window: ${window}\ntotal exchanges: ${s.total}\n`,
-    section('by decision', s.byDecision),
-    section('by kind', s.byKind),
-    section('by subject (top)', s.bySubject),
-    section('top refused subjects', s.topRefused),
-  ].join('\n')
+/** An id echoed in a message: bounded, printable. */
+function terminalSafeId(id: string): string {
+  return id.replace(/[^\x20-\x7e]/g, '?').slice(0, 40)
 }

@@ -2,10 +2,14 @@ import type {
   AuditReader,
   ChainCursor,
   ChainHead,
+  CountRow,
   ExchangeRow,
+  ExchangeStatsResult,
   IssuedTokenRecord,
   ListPosition,
   RowFilter,
+  StatsBucketRow,
+  StatsQuery,
 } from '../ports.js'
 import { filterConditions } from './filter.js'
 import { selectList, toExchangeRow } from './rows.js'
@@ -125,9 +129,77 @@ export class PgAuditReader implements AuditReader {
     return row?.n ?? 0
   }
 
+  async stats(filter: RowFilter, query: StatsQuery): Promise<ExchangeStatsResult> {
+    const run = async <R extends object>(
+      what: string,
+      build: (params: unknown[], where: string[]) => string,
+    ) => {
+      const params: unknown[] = []
+      const where = filterConditions(filter, params, 'x')
+      return this.#session.query<R & Record<string, unknown>>(what, build(params, where), params)
+    }
+    const clause = (where: string[], ...more: string[]) =>
+      where.length + more.length ? `WHERE ${[...where, ...more].join(' AND ')}` : ''
+    const bucketed = await run<StatsBucketRow & { p50Us: number | null; p99Us: number | null }>(
+      'compute audit stats per bucket',
+      (params, where) => {
+        params.push(query.bucketMs, query.maxBuckets + 1)
+        const b = `$${params.length - 1}::int8`
+        // percentile_disc is the nearest-rank percentile (rank ceil(n·p)), as the SQLite driver computes it
+        return `SELECT (x.ts / ${b}) * ${b} AS "startMs",
+                       count(*) FILTER (WHERE x.decision = 'allow') AS allow,
+                       count(*) FILTER (WHERE x.decision = 'deny') AS deny,
+                       count(*) FILTER (WHERE x.decision = 'error') AS error,
+                       count(*) FILTER (WHERE x.decision = 'pending') AS pending,
+                       percentile_disc(0.5) WITHIN GROUP (ORDER BY x.latency_us) AS "p50Us",
+                       percentile_disc(0.99) WITHIN GROUP (ORDER BY x.latency_us) AS "p99Us"
+                  FROM exchanges x ${clause(where)}
+                 GROUP BY 1 ORDER BY 1 LIMIT $${params.length}::int8`
+      },
+    )
+    const top = (what: string, column: string, limit: number, ...more: string[]) =>
+      run<CountRow>(what, (params, where) => {
+        params.push(limit)
+        return `SELECT coalesce(${column}, '') AS key, count(*) AS count FROM exchanges x ${clause(where, ...more)}
+                 GROUP BY 1 ORDER BY 2 DESC, coalesce(${column}, '') COLLATE "C" LIMIT $${params.length}::int8`
+      })
+    const [totalRows, topSubjects, topAudiences, denialsByReason, byKind] = await Promise.all([
+      run<{ n: number }>(
+        'count audit rows',
+        (_p, where) => `SELECT count(*) AS n FROM exchanges x ${clause(where)}`,
+      ),
+      top('top subjects', 'x.subject', query.top),
+      top('top audiences', 'x.audience', query.top, 'x.audience IS NOT NULL'),
+      // the refusal's stable code (detail.code); the reason text names subjects and ids, so it would not group
+      top('denials by reason', `x.detail::jsonb ->> 'code', x.reason`, query.top, `x.decision = 'deny'`),
+      top('rows by kind', 'x.kind', 100),
+    ])
+    return {
+      total: totalRows[0]?.n ?? 0,
+      buckets: bucketed.slice(0, query.maxBuckets).map((b) => ({
+        startMs: b.startMs,
+        allow: b.allow,
+        deny: b.deny,
+        error: b.error,
+        pending: b.pending,
+        p50Us: b.p50Us ?? 0,
+        p99Us: b.p99Us ?? 0,
+      })),
+      bucketsTruncated: bucketed.length > query.maxBuckets,
+      topSubjects: topSubjects.map(countRow),
+      topAudiences: topAudiences.map(countRow),
+      denialsByReason: denialsByReason.map(countRow),
+      byKind: byKind.map(countRow),
+    }
+  }
+
   cursorAt(tsMs: number | undefined): Promise<ChainCursor> {
     return cursorAt(this.#session, tsMs)
   }
+}
+
+function countRow(r: { key: unknown; count: unknown }): CountRow {
+  return { key: String(r.key), count: Number(r.count) }
 }
 
 function toIssued(r: {

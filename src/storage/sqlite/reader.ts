@@ -3,10 +3,14 @@ import type {
   AuditReader,
   ChainCursor,
   ChainHead,
+  CountRow,
   ExchangeRow,
+  ExchangeStatsResult,
   IssuedTokenRecord,
   ListPosition,
   RowFilter,
+  StatsBucketRow,
+  StatsQuery,
 } from '../ports.js'
 import type { SqliteDatabase } from './connection.js'
 
@@ -119,6 +123,72 @@ export class SqliteAuditReader implements AuditReader {
 
   async count(): Promise<number> {
     return (this.db.prepare('SELECT count(*) AS n FROM exchanges').get() as { n: number }).n
+  }
+
+  async stats(filter: RowFilter, query: StatsQuery): Promise<ExchangeStatsResult> {
+    // one read transaction: every list describes the same snapshot of the log
+    return this.db.transaction(() => {
+      const { where, params } = whereClause(filter)
+      const bucketParams = { ...params, bucket: query.bucketMs }
+      const all = where.length ? `WHERE ${where.join(' AND ')}` : ''
+      const and = (condition: string) => `WHERE ${[...where, condition].join(' AND ')}`
+      // integer division: bound numbers may arrive as REAL, so cast
+      const start = '(ts / CAST(@bucket AS INTEGER)) * CAST(@bucket AS INTEGER)'
+      const buckets = this.db
+        .prepare<[Params], Omit<StatsBucketRow, 'p50Us' | 'p99Us'>>(
+          `SELECT ${start} AS startMs,
+                  sum(decision = 'allow') AS allow, sum(decision = 'deny') AS deny,
+                  sum(decision = 'error') AS error, sum(decision = 'pending') AS pending
+             FROM exchanges ${all} GROUP BY 1 ORDER BY 1 LIMIT @max`,
+        )
+        .all({ ...bucketParams, max: query.maxBuckets + 1 })
+      // nearest-rank percentiles (rank ceil(n·p)), as PostgreSQL's percentile_disc computes them
+      const latency = this.db
+        .prepare<[Params], { startMs: number; p50: number; p99: number }>(
+          `WITH l AS (
+             SELECT ${start} AS startMs, latency_us AS v,
+                    row_number() OVER (PARTITION BY ${start} ORDER BY latency_us) AS rn,
+                    count(*) OVER (PARTITION BY ${start}) AS n
+               FROM exchanges ${and('latency_us IS NOT NULL')})
+           SELECT startMs, max(CASE WHEN rn = (n * 50 + 99) / 100 THEN v END) AS p50,
+                  max(CASE WHEN rn = (n * 99 + 99) / 100 THEN v END) AS p99
+             FROM l GROUP BY startMs`,
+        )
+        .all(bucketParams)
+      const percentiles = new Map(latency.map((l) => [l.startMs, l]))
+      const top = (column: string, from: string, limit: number) =>
+        this.db
+          .prepare<[Params], CountRow>(
+            `SELECT coalesce(${column}, '') AS key, count(*) AS count FROM exchanges ${from}
+              GROUP BY 1 ORDER BY count DESC, key LIMIT @limit`,
+          )
+          .all({ ...params, limit })
+      const total = (
+        this.db
+          .prepare<[Params], { n: number }>(`SELECT count(*) AS n FROM exchanges ${all}`)
+          .get(params) ?? {
+          n: 0,
+        }
+      ).n
+      return {
+        total,
+        buckets: buckets.slice(0, query.maxBuckets).map((b) => ({
+          ...b,
+          p50Us: percentiles.get(b.startMs)?.p50 ?? 0,
+          p99Us: percentiles.get(b.startMs)?.p99 ?? 0,
+        })),
+        bucketsTruncated: buckets.length > query.maxBuckets,
+        topSubjects: top('subject', all, query.top),
+        topAudiences: top('audience', and('audience IS NOT NULL'), query.top),
+        // the refusal's stable code (detail.code); the reason text names subjects and ids, so it would not group
+        denialsByReason: top(
+          `coalesce(json_extract(detail, '$.code'), reason)`,
+          and(`decision = 'deny'`),
+          query.top,
+        ),
+        byKind: top('kind', all, 100),
+      }
+    })()
   }
 
   async cursorAt(tsMs: number | undefined): Promise<ChainCursor> {
