@@ -10,6 +10,7 @@ import { chainConformance } from './storage_conformance/chains.js'
 import type { HarnessFactory } from './storage_conformance/harness.js'
 import { readerConformance } from './storage_conformance/reader.js'
 import { stateConformance } from './storage_conformance/state.js'
+import { usageConformance } from './storage_conformance/usage.js'
 
 /**
  * One conformance suite for the Storage seam, run unchanged against every driver (as SPIRE runs
@@ -20,6 +21,7 @@ function conformance(factory: HarnessFactory): void {
   readerConformance(factory)
   stateConformance(factory)
   approvalsConformance(factory)
+  usageConformance(factory)
 }
 
 const postgres: HarnessFactory = async (ctx) => {

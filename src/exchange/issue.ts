@@ -105,6 +105,7 @@ export async function issueToken(
     })
     base.scopes = decision.scopes.join(' ')
     base.ttl = decision.ttlSeconds
+    base.grant_name = decision.grant
     base.detail = { ...base.detail, grant: decision.grant, capped: decision.capped, kid: minted.kid }
   } catch (err) {
     if (err instanceof RecordedError) throw err

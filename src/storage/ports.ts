@@ -342,6 +342,30 @@ export interface AlertOutbox {
   lead(name: string, owner: string, ttlMs: number, nowMs: number): Promise<boolean>
 }
 
+/**
+ * Exchanges of one subject under one grant (grant_name '' when no grant allowed it: most refusals).
+ * Exchanges are the kinds issue, delegate, fetch and proxy; `peer` counts addresses without the port.
+ */
+export interface UsageRow {
+  grant_name: string
+  subject: string
+  allowed: number
+  denied: number
+  /** unix ms of the newest exchange in the window; null when only live tokens put the row here */
+  last_used: number | null
+  distinct_peers: number
+  /** tokens minted (any time) that have not expired and were not revoked by id */
+  live_tokens: number
+}
+
+/** Aggregates for `keybroker usage`, computed by the database (never by paging rows out). */
+export interface UsageReports {
+  /** One row per (grant_name, subject) active since `sinceMs` or holding live tokens at `nowSec`. */
+  bySubject(sinceMs: number, nowSec: number): Promise<UsageRow[]>
+  /** The newest allowed exchange (unix ms) per grant_name and per secret_name, over the whole log. */
+  lastAllowed(): Promise<{ grants: Record<string, number>; secrets: Record<string, number> }>
+}
+
 /** One database, opened: every port over it. Built only by src/storage/open.ts. */
 export interface Storage {
   readonly driver: 'sqlite' | 'postgres'
@@ -356,6 +380,7 @@ export interface Storage {
   readonly meta: MetaRows
   readonly approvals: ApprovalRows
   readonly alerts: AlertOutbox
+  readonly usage: UsageReports
   schema(): Promise<SchemaState>
   /** Apply pending migrations (serialized across processes); returns the versions applied. */
   migrate(binaryVersion: string): Promise<number[]>

@@ -11,6 +11,7 @@ import { PgAuditPruner } from './pruner.js'
 import { PgAuditReader } from './reader.js'
 import { PgRevocationRows } from './revocations.js'
 import { PgSession } from './session.js'
+import { PgUsageReports } from './usage.js'
 
 /**
  * Open a PostgreSQL database as keybroker storage: resolves the URL under the TLS policy, makes
@@ -50,6 +51,7 @@ class PostgresStorage implements Storage {
   readonly meta: PgMetaRows
   readonly approvals: PgApprovalRows
   readonly alerts: PgAlertOutbox
+  readonly usage: PgUsageReports
   readonly #session: PgSession
 
   constructor(session: PgSession) {
@@ -64,6 +66,7 @@ class PostgresStorage implements Storage {
     this.meta = new PgMetaRows(session)
     this.approvals = new PgApprovalRows(session)
     this.alerts = new PgAlertOutbox(session)
+    this.usage = new PgUsageReports(session)
   }
 
   schema(): Promise<SchemaState> {

@@ -6,6 +6,7 @@ import { SqliteAlertOutbox, SqliteApprovalRows } from './approvals_alerts.js'
 import { openDatabase } from './connection.js'
 import { migrateSqlite, readSchemaState } from './migrate.js'
 import { SqliteAuditReader } from './reader.js'
+import { SqliteUsageReports } from './usage.js'
 import { WriterThread } from './writer_thread.js'
 import { SqliteWrites, storageError } from './writes.js'
 
@@ -44,6 +45,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     meta: writes.meta,
     approvals: new SqliteApprovalRows(db, writes),
     alerts: new SqliteAlertOutbox(db, writes),
+    usage: new SqliteUsageReports(db),
     async schema(): Promise<SchemaState> {
       return readSchemaState(db)
     },
