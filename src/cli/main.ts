@@ -6,6 +6,7 @@ import { registerClientCommands } from './commands/client.js'
 import { registerConfigCommands } from './commands/config.js'
 import { registerDevCommands } from './commands/dev.js'
 import { registerKeyCommands } from './commands/keys.js'
+import { registerReportCommands } from './commands/reports.js'
 import { registerRevokeCommand } from './commands/revoke.js'
 import { registerServe } from './commands/serve.js'
 import { registerStorageCommands } from './commands/storage.js'
@@ -25,6 +26,7 @@ registerRevokeCommand(program)
 registerDevCommands(program)
 registerStorageCommands(program)
 registerApprovalCommands(program)
+registerReportCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CliExit) {
