@@ -227,6 +227,30 @@ describe('alerts: rules, signed delivery, outbox', function () {
       expect(events[0]!.event.data).to.include({ approval_id: approvalId, grant: 'agents-sensitive' })
     })
 
+    it('approval cap: a requester past the pending-approval cap is refused with a clear message and raises one alert', async () => {
+      const flooder = await t.pki.spiffe('flooder', 'spiffe://example.org/ns/agents/sa/flooder')
+      const ask = issue(flooder)
+      // distinct requests (ttl differs), so each opens its own approval, up to the cap of 100
+      for (let ttl = 1; ttl <= 100; ttl++) {
+        const pending = await expectGrpcError(
+          ask({ audience: 'search-admin', scopes: ['index:drop'], ttl_seconds: ttl }),
+        )
+        expect(pending.metadata.get('keybroker-error-code')).to.deep.equal(['ERR_APPROVAL_PENDING'])
+      }
+      for (const ttl of [101, 102]) {
+        const refused = await expectGrpcError(
+          ask({ audience: 'search-admin', scopes: ['index:drop'], ttl_seconds: ttl }),
+        )
+        expect(refused.code).to.equal(grpc.status.RESOURCE_EXHAUSTED)
+        expect(refused.details).to.contain('already has 100 requests waiting for approval (limit 100)')
+      }
+      await eventually(() => receiver.events('approval_cap').length > 0, 30_000, 'an approval_cap event')
+      await new Promise((r) => setTimeout(r, 2_000))
+      const events = receiver.events('approval_cap')
+      expect(events, 'one alert, not one per refusal').to.have.length(1)
+      expect(events[0]!.event.subject).to.equal('spiffe://example.org/ns/agents/sa/flooder')
+    })
+
     it('the receiver rejects a tampered event; the deliverer never sent one it rejected', async () => {
       const { body, headers } = receiver.events('denial_burst')[0]!
       const tampered = body.replace('"count":20', '"count":2')
@@ -256,11 +280,15 @@ describe('alerts: rules, signed delivery, outbox', function () {
         '--key',
         auditorCert.key,
       ]
-      const json = await runCli(['alerts', 'list', ...remote, '-o', 'json'], { timeoutMs: 60_000 })
+      const json = await runCli(['alerts', 'list', ...remote, '-o', 'json', '--limit', '1000'], {
+        timeoutMs: 60_000,
+      })
       expect(json.code, json.stderr).to.equal(0)
       const listed = JSON.parse(json.stdout) as Alert__Output[]
-      expect(listed.map((a) => a.rule)).to.include.members(['denial_burst', 'new_peer', 'approval_requested'])
-      const table = await runCli(['alerts', 'list', ...remote, '--state', 'delivered'], { timeoutMs: 60_000 })
+      expect(listed.map((a) => a.rule)).to.include.members(['denial_burst', 'new_peer', 'approval_cap'])
+      const table = await runCli(['alerts', 'list', ...remote, '--state', 'delivered', '--limit', '1000'], {
+        timeoutMs: 60_000,
+      })
       expect(table.code, table.stderr).to.equal(0)
       expect(table.stdout).to.match(/^CREATED\s+RULE\s+SUBJECT\s+SINK\s+STATE/)
       expect(table.stdout).to.contain('denial_burst').and.contain('delivered')
