@@ -12,6 +12,7 @@ import { guardrailsConformance } from './storage_conformance/guardrails.js'
 import type { HarnessFactory } from './storage_conformance/harness.js'
 import { readerConformance } from './storage_conformance/reader.js'
 import { stateConformance } from './storage_conformance/state.js'
+import { usageConformance } from './storage_conformance/usage.js'
 
 /**
  * One conformance suite for the Storage seam, run unchanged against every driver (as SPIRE runs
@@ -26,6 +27,8 @@ function conformance(factory: HarnessFactory): void {
   guardrailsConformance(factory)
 
   bulkConformance(factory)
+
+  usageConformance(factory)
 }
 
 const postgres: HarnessFactory = async (ctx) => {

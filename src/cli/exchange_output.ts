@@ -109,7 +109,7 @@ function cellValue(row: StoredExchange, column: (typeof CSV_COLUMNS)[number]): s
 }
 
 /** RFC 4180 quoting, plus a leading ' on values a spreadsheet would run as a formula. */
-function csvCell(value: string): string {
+export function csvCell(value: string): string {
   const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value
   return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe
 }

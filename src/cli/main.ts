@@ -7,6 +7,7 @@ import { registerConfigCommands } from './commands/config.js'
 import { registerConsoleCommand } from './commands/console.js'
 import { registerDevCommands } from './commands/dev.js'
 import { registerKeyCommands } from './commands/keys.js'
+import { registerReportCommands } from './commands/reports.js'
 import { registerRevocationCommands } from './commands/revocations.js'
 import { registerRevokeCommand } from './commands/revoke.js'
 import { registerServe } from './commands/serve.js'
@@ -32,6 +33,8 @@ registerDevCommands(program)
 registerStorageCommands(program)
 registerApprovalCommands(program)
 registerConsoleCommand(program)
+
+registerReportCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CliExit) {

@@ -56,6 +56,9 @@ export function checkConfigFiles(config: BrokerConfig): string[] {
       readable(`providers.${name}.auth.secret_id_file`, auth.secret_id_file)
     }
   }
+  config.alerts?.sinks.forEach((sink, i) => {
+    readable(`alerts.sinks[${i}].secret_file`, sink.secret_file)
+  })
   for (const [name, route] of Object.entries(config.routes)) {
     if (route.ca_file) caBundle(`routes.${name}.ca_file`, route.ca_file)
   }

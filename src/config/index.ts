@@ -1,3 +1,4 @@
+export type { AlertRulesConfig, AlertSinkConfig, AlertsConfig, MetricsConfig } from './alerts_schema.js'
 export { type ConfigCheck, checkConfig } from './check.js'
 export { formatDuration, parseDuration } from './duration.js'
 export { checkConfigFiles } from './files.js'

@@ -133,6 +133,7 @@ function resolveFilePaths(config: BrokerConfig): void {
     }
   }
   for (const route of Object.values(config.routes)) if (route.ca_file) route.ca_file = abs(route.ca_file)
+  for (const sink of config.alerts?.sinks ?? []) sink.secret_file = abs(sink.secret_file)
 }
 
 const record = (value: unknown): Record<string, unknown> =>

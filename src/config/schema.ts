@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { parseRate } from '../guardrails/rate.js'
 import { DEFAULT_ALGORITHMS, WORKLOAD_TOKEN_ALGORITHMS } from '../identity/oidc/algorithms.js'
 import { CLAIM_TYPES, type ClaimMapping, parseClaimPath } from '../identity/oidc/claim_path.js'
+import { alertsSchema, metricsSchema } from './alerts_schema.js'
 import { parseDuration } from './duration.js'
 
 /** Sections whose every key has a default may be left out; zod's input type cannot see that. */
@@ -511,6 +512,9 @@ export const configSchema = z.strictObject({
   grants: z.array(grantSchema).default([]),
   /** Bounds on slow, idle and numerous client connections (both listeners); applied at start. */
   limits: limitsSchema.prefault(ALL_DEFAULTS),
+  /** Alert rules over the audit log and the webhooks they are POSTed to (src/config/alerts_schema.ts). */
+  alerts: alertsSchema.optional(),
+  metrics: metricsSchema.prefault(ALL_DEFAULTS),
 })
 
 type ParsedConfig = z.output<typeof configSchema>

@@ -456,6 +456,31 @@ export class AdminExchange {
     return { filter, cursor, exchangeId: id }
   }
 
+  /**
+   * A read-only report (usage, alerts): authorize `method`, produce, record one admin row with
+   * `summarize(result)` in its detail. A failure to produce is refused and audited like any call.
+   */
+  async report<T>(
+    creds: CallerCredentials,
+    method: AdminMethod,
+    detail: Record<string, string | number>,
+    produce: () => Promise<T>,
+    summarize: (result: T) => Record<string, string | number>,
+  ): Promise<{ result: T; exchangeId: string }> {
+    const { base, started } = await this.authorize(creds, method, detail)
+    let result: T
+    try {
+      result = await produce()
+    } catch (err) {
+      throw await this.steps.refuse(base, err, started)
+    }
+    const { id } = await this.steps.record(
+      { ...base, detail: { ...base.detail, ...summarize(result) } },
+      started,
+    )
+    return { result, exchangeId: id }
+  }
+
   /** Still an operator under the current config (a reload may have removed them). */
   isAdmin(identity: Identity): boolean {
     return isAdmin(identity, this.admin.admins())

@@ -133,6 +133,7 @@ export async function delegateToken(
     base.audience = decision.audience
     base.scopes = decision.scopes.join(' ')
     base.ttl = decision.ttlSeconds
+    base.grant_name = decision.grant
     base.detail = {
       ...base.detail,
       grant: decision.grant,

@@ -39,6 +39,7 @@ export async function fetchSecret(
     // config load rejects grants naming undefined secrets; this covers a broker built without providers
     const where = deps.secrets?.describe(name)
     if (!deps.secrets || !where) throw secretNotGranted(identity, name)
+    base.grant_name = grant
     base.detail = { grant, provider: where.provider, provider_type: where.providerType }
     const approval = deps.approvals?.secretApproval(name)
     if (approval && !approved)

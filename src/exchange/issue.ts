@@ -129,6 +129,7 @@ export async function issueToken(
     })
     base.scopes = decision.scopes.join(' ')
     base.ttl = decision.ttlSeconds
+    base.grant_name = decision.grant
     base.detail = { ...base.detail, grant: decision.grant, capped: decision.capped, kid: minted.kid }
     if (maxUses > 0) base.detail.max_uses = maxUses
     if (budget.capped) base.detail.max_uses_capped = true

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js'
 import { type Logger, pino } from 'pino'
+import type { RunningAlerts } from '../alerts/index.js'
 import { type AuditQuery, AuditRetention, type ChainAppender, verifyChain } from '../audit/index.js'
 import { AuditQuery as AuditQueryImpl } from '../audit/query.js'
 import { type Clock, systemClock } from '../clock.js'
@@ -20,7 +21,8 @@ import { loadBrokerProto } from '../proto/load.js'
 import { UpstreamPool } from '../proxy/index.js'
 import type { Storage } from '../storage/ports.js'
 import { adminService } from './admin_service.js'
-import { approvalHandlers, unimplementedAdmin } from './approval_service.js'
+import { alertsFromConfig } from './alerts_wiring.js'
+import { approvalHandlers } from './approval_service.js'
 import { type AuditLogView, auditLogView } from './audit_view.js'
 import { brokerHandlers } from './broker_service.js'
 import { wireCluster } from './cluster_wiring.js'
@@ -36,8 +38,10 @@ import { startMaintenance } from './maintenance.js'
 import { BrokerMetrics } from './metrics.js'
 import { secretResolverFromConfig } from './providers_from_config.js'
 import { Readiness } from './readiness.js'
+import { reportHandlers } from './report_service.js'
 import { revocationFeedService, storeFeedSource } from './revocation_feed.js'
 import { chooseNodeId, openBrokerStorage } from './storage_wiring.js'
+import { withSubjectMetrics } from './subject_metrics.js'
 import { TlsReloader } from './tls_reload.js'
 
 export interface StartOptions {
@@ -147,7 +151,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       revokedLive: () => revocations.liveCount(),
     })
 
-    const observe = exchangeObserver(metrics, logger)
+    const observe = withSubjectMetrics(exchangeObserver(metrics, logger), config.metrics, metrics.registry)
     const cluster = await wireCluster({
       config,
       storage,
@@ -160,6 +164,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       logger,
     })
     closeOnFailure.push(() => cluster.close())
+    let alerts: RunningAlerts | undefined
     const secrets = secretResolverFromConfig(config, {
       clock,
       logger,
@@ -187,6 +192,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         store: storage.approvals,
         secretApproval: (name) => live.config.secrets[name]?.approval,
         maxPendingPerSubject: MAX_PENDING_APPROVALS,
+        onCapped: () => alerts?.wake(),
       },
     })
     closeOnFailure.push(
@@ -254,8 +260,17 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     server.addService(proto.keybroker.v1.Admin.service, {
       ...admin.handlers,
       ...approvals.admin,
-      ...unimplementedAdmin(onUnexpected),
+      ...reportHandlers({
+        admin: adminExchange,
+        storage,
+        config: () => live.config,
+        clock,
+        listener: () => grpcListener,
+        onUnexpected,
+      }),
     })
+    alerts = alertsFromConfig(config, { storage, audit, clock, logger, nodeId, metrics })
+    closeOnFailure.push(() => alerts?.stop())
 
     closeOnFailure.push(() => {
       grpcListener?.destroy()
@@ -373,6 +388,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         await guardrails.flush()
         await upstreams.close()
         readiness.stop()
+        await alerts?.stop()
         await workloadTokens?.close()
         await secrets.close()
         await cluster.close()

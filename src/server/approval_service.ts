@@ -1,4 +1,3 @@
-import { BrokerError } from '../errors.js'
 import type { ApprovalFlow, ApprovalUpdate } from '../exchange/approval_flow.js'
 import { storedRequest } from '../exchange/approvals.js'
 import type { AdminHandlers } from '../generated/keybroker/v1/Admin.js'
@@ -111,15 +110,4 @@ export function approvalHandlers(deps: ApprovalServiceDeps): {
       }, onUnexpected),
     },
   }
-}
-
-/** Admin RPCs this build does not serve yet: an honest UNIMPLEMENTED instead of a missing method. */
-export function unimplementedAdmin(
-  onUnexpected: (err: unknown) => void,
-): Pick<AdminHandlers, 'GetUsage' | 'ListAlerts'> {
-  const refuse = (name: string) =>
-    unary(async () => {
-      throw new BrokerError('ERR_UNIMPLEMENTED', `Admin.${name} is not implemented by this broker yet`)
-    }, onUnexpected)
-  return { GetUsage: refuse('GetUsage'), ListAlerts: refuse('ListAlerts') }
 }

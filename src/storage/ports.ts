@@ -502,6 +502,30 @@ export interface BulkImport {
   setMeta(meta: LogMeta): Promise<void>
 }
 
+/**
+ * Exchanges of one subject under one grant (grant_name '' when no grant allowed it: most refusals).
+ * Exchanges are the kinds issue, delegate, fetch and proxy; `peer` counts addresses without the port.
+ */
+export interface UsageRow {
+  grant_name: string
+  subject: string
+  allowed: number
+  denied: number
+  /** unix ms of the newest exchange in the window; null when only live tokens put the row here */
+  last_used: number | null
+  distinct_peers: number
+  /** tokens minted (any time) that have not expired and were not revoked by id */
+  live_tokens: number
+}
+
+/** Aggregates for `keybroker usage`, computed by the database (never by paging rows out). */
+export interface UsageReports {
+  /** One row per (grant_name, subject) active since `sinceMs` or holding live tokens at `nowSec`. */
+  bySubject(sinceMs: number, nowSec: number): Promise<UsageRow[]>
+  /** The newest allowed exchange (unix ms) per grant_name and per secret_name, over the whole log. */
+  lastAllowed(): Promise<{ grants: Record<string, number>; secrets: Record<string, number> }>
+}
+
 /** One database, opened: every port over it. Built only by src/storage/open.ts. */
 export interface Storage {
   readonly driver: 'sqlite' | 'postgres'
@@ -526,6 +550,8 @@ export interface Storage {
   readonly cluster?: ClusterRows
 
   readonly bulk: BulkImport
+  /** Usage reports (`keybroker usage`, Admin.GetUsage), computed in the database. */
+  readonly reports: UsageReports
   schema(): Promise<SchemaState>
   /** Apply pending migrations (serialized across processes); returns the versions applied. */
   migrate(binaryVersion: string): Promise<number[]>

@@ -16,6 +16,7 @@ import { PgAuditPruner } from './pruner.js'
 import { PgAuditReader } from './reader.js'
 import { PgRevocationRows } from './revocations.js'
 import { PgSession } from './session.js'
+import { PgUsageReports } from './usage.js'
 
 /**
  * Open a PostgreSQL database as keybroker storage: resolves the URL under the TLS policy, makes
@@ -63,6 +64,7 @@ class PostgresStorage implements Storage {
   readonly cluster: PgClusterRows
 
   readonly bulk: PgBulkImport
+  readonly reports: PgUsageReports
   readonly #session: PgSession
 
   constructor(session: PgSession) {
@@ -85,6 +87,7 @@ class PostgresStorage implements Storage {
     this.cluster = new PgClusterRows(session)
 
     this.bulk = new PgBulkImport(session, this.chains)
+    this.reports = new PgUsageReports(session)
   }
 
   schema(): Promise<SchemaState> {

@@ -6,6 +6,7 @@ import { SqliteAlertOutbox, SqliteApprovalRows } from './approvals_alerts.js'
 import { openDatabase } from './connection.js'
 import { migrateSqlite, readSchemaState } from './migrate.js'
 import { SqliteAuditReader } from './reader.js'
+import { SqliteUsageReports } from './usage.js'
 import { WriterThread } from './writer_thread.js'
 import { SqliteWrites, storageError } from './writes.js'
 
@@ -49,6 +50,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     blocks: writes.blocks,
 
     bulk: writes.bulk,
+    reports: new SqliteUsageReports(db),
     async schema(): Promise<SchemaState> {
       return readSchemaState(db)
     },
