@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs'
 import { createSecureContext } from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import { type Logger, pino } from 'pino'
+import { signingKeyRows } from '../audit/checkpoint/index.js'
 import { type AuditQuery, AuditRetention, type ChainAppender, verifyChain } from '../audit/index.js'
 import { AuditQuery as AuditQueryImpl } from '../audit/query.js'
 import { type Clock, systemClock } from '../clock.js'
@@ -28,6 +30,7 @@ import { INTROSPECTION_PATH, introspectionRoute } from './introspect_route.js'
 import { BrokerMetrics } from './metrics.js'
 import { oauthRoutes } from './oauth/index.js'
 import { secretResolverFromConfig } from './providers_from_config.js'
+import { checkpointRoute } from './checkpoint_route.js'
 import { Readiness } from './readiness.js'
 import { revocationFeedService, storeFeedSource } from './revocation_feed.js'
 import { openBrokerStorage } from './storage_wiring.js'
@@ -41,6 +44,8 @@ export interface StartOptions {
   proxySecrets?: ProxySecretSource
   /** Reload when the config file changes on disk (polled, so ConfigMap symlink swaps are seen too). */
   watchConfig?: boolean | { intervalMs?: number }
+  /** `serve --new-log`: start a new audit log on purpose where the checkpoints or the KEK say one existed. */
+  newLog?: boolean
 }
 
 export type { ReloadResult } from './config_reload.js'
@@ -86,9 +91,14 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
   const clock = options.clock ?? systemClock
   const logger = options.logger ?? pino({ level: process.env.KEYBROKER_LOG_LEVEL ?? 'info' })
   const tlsMaterial = readTlsMaterial(config)
+  const kekExisted = existsSync(config.keys.kek_file)
   const kek = loadOrCreateKek(config.keys.kek_file)
   for (const warning of config.warnings ?? []) logger.warn({ config: config.sourceFile }, warning)
-  const opened = await openBrokerStorage(config, { clock, logger })
+  const opened = await openBrokerStorage(config, {
+    clock,
+    logger,
+    durability: { kek, kekExisted, newLog: options.newLog },
+  })
   const { storage, appender: audit, nodeId } = opened
   const closeOnFailure: Array<() => unknown> = []
   try {
@@ -96,7 +106,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     const live = { config, policy: new Policy(config) }
     const maxTokenLifetimeMs = () =>
       Math.max(3600, ...live.config.grants.flatMap((g) => g.tokens.map((t) => t.max_ttl))) * 1000
-    const keys = new SigningKeys(new SealedKeyStore(storage.keys, kek), {
+    const keys = new SigningKeys(new SealedKeyStore(signingKeyRows(storage.keys), kek), {
       algorithm: config.keys.algorithm,
       rotationPeriodMs: config.keys.rotation_period * 1000,
       publishAheadMs: config.keys.publish_ahead * 1000,
@@ -274,6 +284,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
           },
           [INTROSPECTION_PATH]: introspectionRoute(exchange),
           '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+          '/audit/checkpoint': checkpointRoute(opened.checkpoints),
           '/readyz': (_req, res) => {
             const problem = ready()
             sendJson(

@@ -10,6 +10,7 @@ import {
 import { parseDuration } from '../../config/index.js'
 import { type AuditSource, openAuditSource, type SourceOptions, withSourceOptions } from '../audit_source.js'
 import { CliExit } from '../common.js'
+import { verifyLocal } from '../verify_local.js'
 import {
   ExchangeWriter,
   OUTPUT_FORMATS,
@@ -136,18 +137,29 @@ export function registerAuditCommands(program: Command): void {
     )
 
   withSourceOptions(
-    audit.command('verify').description('check the hash chain; exit 1 naming the first bad row'),
-  ).action(async (opts: SourceOptions) => {
-    const result = await withSource(opts, (source) => source.verify())
-    if (result.ok) {
-      process.stdout.write(`audit log OK: ${result.rowsChecked} rows, chain intact\n`)
-      return
-    }
-    throw new CliExit(
-      `audit log BROKEN at seq ${result.firstBadSeq ?? '?'} (id ${result.firstBadId ?? '?'}): ${result.problem}\n` +
-        `rows checked before the fault: ${result.rowsChecked}`,
-    )
-  })
+    audit
+      .command('verify')
+      .description(
+        'check the file, every hash chain, and the heads against the newest signed checkpoint; exit 1 naming the first bad row, 2 when the database file is damaged',
+      ),
+  )
+    .option('--checkpoint <file|url>', 'checkpoint file, or URL of a broker GET /audit/checkpoint (default: the broker checkpoint file)')
+    .action(async (opts: SourceOptions & { checkpoint?: string }) => {
+      if (!opts.address) {
+        for (const line of await verifyLocal(opts)) process.stdout.write(`${line}\n`)
+        return
+      }
+      if (opts.checkpoint) throw new CliExit('--checkpoint checks the database itself: use it with --db or --config')
+      const result = await withSource(opts, (source) => source.verify())
+      if (result.ok) {
+        process.stdout.write(`audit log OK: ${result.rowsChecked} rows, chain intact\n`)
+        return
+      }
+      throw new CliExit(
+        `audit log BROKEN at seq ${result.firstBadSeq ?? '?'} (id ${result.firstBadId ?? '?'}): ${result.problem}\n` +
+          `rows checked before the fault: ${result.rowsChecked}`,
+      )
+    })
 
   withSourceOptions(
     withFilterOptions(

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { systemClock } from '../../clock.js'
 import { loadConfig } from '../../config/index.js'
+import { signingKeyRows } from '../../audit/checkpoint/index.js'
 import { loadOrCreateKek } from '../../issuer/kek.js'
 import { SealedKeyStore } from '../../issuer/key_store.js'
 import { RevocationList } from '../../issuer/revocations.js'
@@ -12,7 +13,7 @@ async function keyRing(configFile: string) {
   const config = loadConfig(configFile)
   const storage = await openCliStorage({ config: configFile })
   const db = { close: () => storage.close() }
-  const ring = new SigningKeys(new SealedKeyStore(storage.keys, loadOrCreateKek(config.keys.kek_file)), {
+  const ring = new SigningKeys(new SealedKeyStore(signingKeyRows(storage.keys), loadOrCreateKek(config.keys.kek_file)), {
     algorithm: config.keys.algorithm,
     rotationPeriodMs: config.keys.rotation_period * 1000,
     publishAheadMs: config.keys.publish_ahead * 1000,
