@@ -22,7 +22,7 @@ import type { CertFiles } from './fixtures/pki.js'
 const CHECKPOINTS = 'storage: { checkpoint_every: { rows: 100, interval: 1h } }'
 
 /** Issue `n` tokens, 16 at a time. */
-export async function issueMany(t: TestBroker, cert: CertFiles, n: number): Promise<void> {
+async function issueMany(t: TestBroker, cert: CertFiles, n: number): Promise<void> {
   const issue = unary<IssueTokenRequest, IssueTokenResponse__Output>(t.brokerClient(cert), 'IssueToken')
   let next = 0
   await Promise.all(
@@ -101,7 +101,9 @@ describe('durability: signed audit checkpoints outside the database', function (
     it('`audit verify` checks the heads against the newest checkpoint, from the file or from the URL', async () => {
       const local = await runCli(['audit', 'verify', '--config', t.configFile])
       expect(local.code, local.stderr).to.equal(0)
-      expect(local.stdout).to.match(/^audit log OK: \d+ rows, chain intact\nmatches checkpoint .*keybroker\.checkpoints line \d+: log \w+/)
+      expect(local.stdout).to.match(
+        /^audit log OK: \d+ rows, chain intact\nmatches checkpoint .*keybroker\.checkpoints line \d+: log \w+/,
+      )
       const remote = await runCli([
         'audit',
         'verify',
@@ -136,14 +138,20 @@ describe('durability: signed audit checkpoints outside the database', function (
       rmSync(`${db}-shm`, { force: true })
       const verify = await runCli(['audit', 'verify', '--db', db])
       expect(verify.code, verify.stderr).to.equal(1)
-      expect(verify.stderr).to.contain(`does NOT match checkpoint ${join(dir, 'keybroker.checkpoints')} line ${newest.line}`)
-      expect(verify.stderr).to.match(/in the database, but the checkpoint vouches for seq \d+: rows were lost or the database is an older copy/)
+      expect(verify.stderr).to.contain(
+        `does NOT match checkpoint ${join(dir, 'keybroker.checkpoints')} line ${newest.line}`,
+      )
+      expect(verify.stderr).to.match(
+        /in the database, but the checkpoint vouches for seq \d+: rows were lost or the database is an older copy/,
+      )
       expect(verify.stderr).to.contain(`database: ${db}`)
       expect(verify.stderr).to.not.match(/\n\s+at /) // no stack trace
 
       const refused = await expectBrokerError(startBroker(loadConfig(t.configFile), { logger: quiet() }))
       expect(refused.code).to.equal('ERR_CONFIG')
-      expect(refused.message).to.contain(`does not match checkpoint ${join(dir, 'keybroker.checkpoints')} line ${newest.line}`)
+      expect(refused.message).to.contain(
+        `does not match checkpoint ${join(dir, 'keybroker.checkpoints')} line ${newest.line}`,
+      )
       expect(refused.message).to.contain('keybroker serve --new-log')
     } finally {
       rmSync(dir, { recursive: true, force: true })

@@ -14,7 +14,7 @@ import { loadConfig } from '../config/index.js'
 import { checkpointFilePath } from '../server/storage_wiring.js'
 import type { Storage } from '../storage/ports.js'
 import { openDatabase } from '../storage/sqlite/connection.js'
-import { damagedPage, quickCheck } from '../storage/sqlite/integrity.js'
+import { describeDamage, locateDamage, quickCheck } from '../storage/sqlite/integrity.js'
 import { CliExit } from './common.js'
 import { openCliStorage } from './storage_access.js'
 
@@ -74,22 +74,24 @@ export async function verifyLocal(opts: VerifyLocalOptions): Promise<string[]> {
 
 function checkPages(path: string): void {
   let problems: string[]
+  let at = 'an unknown place'
   try {
     const db = openDatabase(path, { readonly: true })
     try {
       problems = quickCheck(db)
+      if (problems.length > 0) at = describeDamage(locateDamage(db, problems))
     } finally {
       db.close()
     }
   } catch (err) {
     const code = (err as { code?: string }).code
-    if (code === 'SQLITE_CANTOPEN') throw new CliExit(`cannot open the broker database ${path}: ${(err as Error).message}`)
+    if (code === 'SQLITE_CANTOPEN')
+      throw new CliExit(`cannot open the broker database ${path}: ${(err as Error).message}`)
     problems = [`${code ?? 'error'}: ${(err as Error).message}`]
   }
   if (problems.length === 0) return
-  const page = damagedPage(problems)
   throw new CliExit(
-    `database damaged at ${page !== undefined ? `page ${page}` : 'an unknown page'}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}\n` +
+    `database damaged at ${at}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}\n` +
       `the file ${path} cannot be trusted; restore it from backup (or salvage readable rows with \`sqlite3 ${path} .recover\`)`,
     EXIT_DAMAGED,
   )
@@ -118,7 +120,11 @@ interface FoundCheckpoint {
   name: string
 }
 
-async function readCheckpoint(where: string, explicit: boolean, ca?: string): Promise<FoundCheckpoint | undefined> {
+async function readCheckpoint(
+  where: string,
+  explicit: boolean,
+  ca?: string,
+): Promise<FoundCheckpoint | undefined> {
   if (/^https?:\/\//.test(where)) {
     let body: unknown
     try {

@@ -21,6 +21,7 @@ import type { Storage } from '../storage/ports.js'
 import { adminService } from './admin_service.js'
 import { type AuditLogView, auditLogView } from './audit_view.js'
 import { brokerHandlers } from './broker_service.js'
+import { checkpointRoute } from './checkpoint_route.js'
 import { ConfigReloader, type ReloadResult } from './config_reload.js'
 import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './config_wiring.js'
 import { connectionLimitsFromConfig, grpcServerLimits, refusalReporter } from './connection_limits.js'
@@ -30,7 +31,6 @@ import { INTROSPECTION_PATH, introspectionRoute } from './introspect_route.js'
 import { BrokerMetrics } from './metrics.js'
 import { oauthRoutes } from './oauth/index.js'
 import { secretResolverFromConfig } from './providers_from_config.js'
-import { checkpointRoute } from './checkpoint_route.js'
 import { Readiness } from './readiness.js'
 import { revocationFeedService, storeFeedSource } from './revocation_feed.js'
 import { openBrokerStorage } from './storage_wiring.js'
@@ -46,6 +46,8 @@ export interface StartOptions {
   watchConfig?: boolean | { intervalMs?: number }
   /** `serve --new-log`: start a new audit log on purpose where the checkpoints or the KEK say one existed. */
   newLog?: boolean
+  /** Free bytes where the database lives, for readiness (tests inject a reading; default statfs). */
+  freeSpace?: () => Promise<number | undefined>
 }
 
 export type { ReloadResult } from './config_reload.js'
@@ -126,6 +128,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       storage,
       appendHealth: audit.health,
       keysReady: () => keys.isReady,
+      minFreeBytes: config.storage.min_free_mb * 2 ** 20,
+      ...(options.freeSpace ? { freeBytes: options.freeSpace } : {}),
     })
     closeOnFailure.push(() => readiness.stop())
     const metrics = new BrokerMetrics({

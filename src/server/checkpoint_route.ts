@@ -11,7 +11,8 @@ export function checkpointRoute(checkpoints: CheckpointWriter | undefined): Http
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return sendJson(res, 405, { error: 'method_not_allowed', message: 'use GET' })
     const latest = checkpoints?.latest
-    if (!latest) return sendJson(res, 404, { error: 'not_found', message: 'no checkpoint has been written yet' })
+    if (!latest)
+      return sendJson(res, 404, { error: 'not_found', message: 'no checkpoint has been written yet' })
     sendJson(res, 200, { checkpoint: latest.checkpoint, key: latest.key }, { 'cache-control': 'no-store' })
   }
 }

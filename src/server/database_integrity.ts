@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import { BrokerError } from '../errors.js'
 import type { Storage } from '../storage/ports.js'
 import { sqliteHandle } from '../storage/sqlite/index.js'
-import { damagedPage, quickCheck } from '../storage/sqlite/integrity.js'
+import { describeDamage, locateDamage, quickCheck } from '../storage/sqlite/integrity.js'
 
 /**
  * SQLite: `PRAGMA quick_check` before serving, so a damaged file refuses to start instead of
@@ -17,10 +17,10 @@ export function checkDatabaseIntegrity(storage: Storage, logger: Logger): void {
   const problems = quickCheck(db)
   const ms = Math.round(performance.now() - started)
   if (problems.length > 0) {
-    const page = damagedPage(problems)
+    const at = describeDamage(locateDamage(db, problems))
     throw new BrokerError(
       'ERR_CONFIG',
-      `the audit database ${storage.location} is damaged${page !== undefined ? ` at page ${page}` : ''} (PRAGMA quick_check: ${problems[0]}${problems.length > 1 ? `; ${problems.length - 1} more` : ''}). ` +
+      `the audit database ${storage.location} is damaged at ${at} (PRAGMA quick_check: ${problems[0]}${problems.length > 1 ? `; ${problems.length - 1} more` : ''}). ` +
         'Stop writing to it: restore it from backup (`keybroker audit verify --db FILE` on the restored copy must pass), or recover what is readable with `sqlite3 FILE .recover`',
     )
   }

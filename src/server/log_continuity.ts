@@ -1,4 +1,3 @@
-import { BrokerError } from '../errors.js'
 import {
   type CheckpointFile,
   type CheckpointMismatch,
@@ -6,6 +5,7 @@ import {
   openCheckpoint,
   type StoredCheckpoint,
 } from '../audit/checkpoint/index.js'
+import { BrokerError } from '../errors.js'
 
 /** The newest checkpoint of the file, opened (signature checked). */
 export interface LatestCheckpoint {
@@ -27,7 +27,9 @@ const HOW_TO_START_OVER =
   'to start a new log on purpose, run `keybroker serve --new-log` (recorded as the first row of the new log, naming the old log id)'
 
 /** Read and check the newest checkpoint; a checkpoint that does not verify refuses the start. */
-export async function readLatestCheckpoint(file: CheckpointFile | undefined): Promise<LatestCheckpoint | undefined> {
+export async function readLatestCheckpoint(
+  file: CheckpointFile | undefined,
+): Promise<LatestCheckpoint | undefined> {
   if (!file) return undefined
   let stored: StoredCheckpoint | undefined
   try {
@@ -70,7 +72,11 @@ export function emptyDatabaseRefusal(location: string, evidence: LogEvidence): s
 }
 
 /** The database is not what the newest checkpoint vouches for: which, and how to proceed. */
-export function checkpointRefusal(location: string, latest: LatestCheckpoint, mismatch: CheckpointMismatch): string {
+export function checkpointRefusal(
+  location: string,
+  latest: LatestCheckpoint,
+  mismatch: CheckpointMismatch,
+): string {
   const named = `checkpoint ${latest.file} line ${latest.stored.line} (log ${latest.payload.log_id}, ${new Date(latest.payload.ts).toISOString()})`
   const how =
     mismatch.kind === 'log'

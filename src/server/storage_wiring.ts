@@ -121,7 +121,11 @@ export async function openBrokerStorage(
         databaseFileExisted,
       })
       if (refusal && !durability.newLog) throw new BrokerError('ERR_CONFIG', refusal)
-      if (refusal) reset = { reason: 'started with --new-log on an empty database', previousLogId: latest?.payload.log_id }
+      if (refusal)
+        reset = {
+          reason: 'started with --new-log on an empty database',
+          previousLogId: latest?.payload.log_id,
+        }
     }
     if (config.storage.auto_migrate) {
       const applied = await storage.migrate(BINARY_VERSION)
@@ -150,11 +154,16 @@ export async function openBrokerStorage(
       if (mismatch) {
         const refusal = checkpointRefusal(storage.location, latest, mismatch)
         if (!durability.newLog) throw new BrokerError('ERR_CONFIG', refusal)
-        reset = { reason: `started with --new-log: ${mismatch.problem}`, previousLogId: latest.payload.log_id }
+        reset = {
+          reason: `started with --new-log: ${mismatch.problem}`,
+          previousLogId: latest.payload.log_id,
+        }
       }
     }
     if (durability?.newLog && !reset)
-      options.logger.warn('--new-log given, but the database is the log its checkpoints vouch for: nothing to reset')
+      options.logger.warn(
+        '--new-log given, but the database is the log its checkpoints vouch for: nothing to reset',
+      )
     await storage.leases.acquire(nodeId, owner, LEASE_TTL_MS)
     renew = setInterval(() => {
       storage.leases

@@ -7,11 +7,11 @@
  */
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { migrateSqlite } from '../../src/storage/sqlite/migrate.js'
-import { openDatabase } from '../../src/storage/sqlite/connection.js'
 import { BINARY_VERSION } from '../../src/storage/migrations.js'
-import { ROW_COLUMNS } from '../../src/storage/sqlite/write_jobs.js'
+import { openDatabase } from '../../src/storage/sqlite/connection.js'
 import { quickCheck } from '../../src/storage/sqlite/integrity.js'
+import { migrateSqlite } from '../../src/storage/sqlite/migrate.js'
+import { ROW_COLUMNS } from '../../src/storage/sqlite/write_jobs.js'
 
 const rows = Number(process.argv[2] ?? 2_000_000)
 const file = process.argv[3] ?? '/tmp/kb-quickcheck.db'

@@ -48,7 +48,11 @@ export async function compareWithCheckpoint(
       }
     }
     if (row.hash !== vouched.hash)
-      return fork(vouched.node_id, vouched.seq, `the row there has hash ${row.hash.slice(0, 16)}…, the checkpoint ${vouched.hash.slice(0, 16)}…`)
+      return fork(
+        vouched.node_id,
+        vouched.seq,
+        `the row there has hash ${row.hash.slice(0, 16)}…, the checkpoint ${vouched.hash.slice(0, 16)}…`,
+      )
   }
   return undefined
 }

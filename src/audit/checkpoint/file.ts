@@ -60,7 +60,9 @@ export class CheckpointFile {
         out.push({ checkpoint: parsed.checkpoint, key: parsed.key, line: i + 1 })
       } catch (err) {
         if (torn) return
-        throw new Error(`checkpoint file ${this.path} line ${i + 1} is not a checkpoint: ${(err as Error).message}`)
+        throw new Error(
+          `checkpoint file ${this.path} line ${i + 1} is not a checkpoint: ${(err as Error).message}`,
+        )
       }
     })
     return out

@@ -28,7 +28,8 @@ export function signingKeyRows(rows: KeyRows): KeyRows {
     insert: (row) => rows.insert(row),
     list: async () => (await rows.list()).filter((row) => !isCheckpointKeyRow(row)),
     delete: (kid) => rows.delete(kid),
-    markRetired: (kid, atMs) => (kid.startsWith(CHECKPOINT_KID_PREFIX) ? Promise.resolve(false) : rows.markRetired(kid, atMs)),
+    markRetired: (kid, atMs) =>
+      kid.startsWith(CHECKPOINT_KID_PREFIX) ? Promise.resolve(false) : rows.markRetired(kid, atMs),
     withRotationLock: (fn) => rows.withRotationLock(fn),
   }
 }
@@ -81,7 +82,10 @@ async function open(row: SealedKeyRow, kek: Buffer): Promise<CheckpointKey> {
     const decipher = createDecipheriv('aes-256-gcm', kek, iv)
     decipher.setAAD(aad(row.kid, row.public_jwk))
     decipher.setAuthTag(tag)
-    pkcs8 = Buffer.concat([decipher.update(row.sealed_private_key.subarray(IV_BYTES + TAG_BYTES)), decipher.final()])
+    pkcs8 = Buffer.concat([
+      decipher.update(row.sealed_private_key.subarray(IV_BYTES + TAG_BYTES)),
+      decipher.final(),
+    ])
   } catch (cause) {
     throw new BrokerError(
       'ERR_KEY_STORE_CORRUPT',
@@ -91,7 +95,10 @@ async function open(row: SealedKeyRow, kek: Buffer): Promise<CheckpointKey> {
   }
   const publicJwk = JSON.parse(row.public_jwk) as JWK
   if ((await checkpointKid(publicJwk)) !== row.kid)
-    throw new BrokerError('ERR_KEY_STORE_CORRUPT', `checkpoint key ${row.kid}: kid does not match its public key`)
+    throw new BrokerError(
+      'ERR_KEY_STORE_CORRUPT',
+      `checkpoint key ${row.kid}: kid does not match its public key`,
+    )
   return { kid: row.kid, publicJwk, privateKey: createPrivateKey(pkcs8.toString('utf8')) }
 }
 

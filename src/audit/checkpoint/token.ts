@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto'
 import {
   CompactSign,
   calculateJwkThumbprint,
@@ -6,7 +7,6 @@ import {
   importJWK,
   type JWK,
 } from 'jose'
-import type { KeyObject } from 'node:crypto'
 
 /** The JWS `typ` of a checkpoint (a signed tree head of the audit log, as in Certificate Transparency). */
 export const CHECKPOINT_TYP = 'kb-checkpoint+jwt'

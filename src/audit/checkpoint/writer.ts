@@ -67,7 +67,9 @@ export class CheckpointWriter {
       return this.#writing
     }
     this.#writing = this.#write(false)
-      .catch((err) => this.#o.logger.error({ err }, 'could not write an audit checkpoint; retrying at the next one'))
+      .catch((err) =>
+        this.#o.logger.error({ err }, 'could not write an audit checkpoint; retrying at the next one'),
+      )
       .finally(() => {
         this.#writing = undefined
         if (this.#again && !this.#closed) {

@@ -10,7 +10,6 @@ import {
 import { parseDuration } from '../../config/index.js'
 import { type AuditSource, openAuditSource, type SourceOptions, withSourceOptions } from '../audit_source.js'
 import { CliExit } from '../common.js'
-import { verifyLocal } from '../verify_local.js'
 import {
   ExchangeWriter,
   OUTPUT_FORMATS,
@@ -18,6 +17,7 @@ import {
   Progress,
   terminalSafe,
 } from '../exchange_output.js'
+import { verifyLocal } from '../verify_local.js'
 
 interface FilterOptions {
   subject?: string
@@ -143,13 +143,17 @@ export function registerAuditCommands(program: Command): void {
         'check the file, every hash chain, and the heads against the newest signed checkpoint; exit 1 naming the first bad row, 2 when the database file is damaged',
       ),
   )
-    .option('--checkpoint <file|url>', 'checkpoint file, or URL of a broker GET /audit/checkpoint (default: the broker checkpoint file)')
+    .option(
+      '--checkpoint <file|url>',
+      'checkpoint file, or URL of a broker GET /audit/checkpoint (default: the broker checkpoint file)',
+    )
     .action(async (opts: SourceOptions & { checkpoint?: string }) => {
       if (!opts.address) {
         for (const line of await verifyLocal(opts)) process.stdout.write(`${line}\n`)
         return
       }
-      if (opts.checkpoint) throw new CliExit('--checkpoint checks the database itself: use it with --db or --config')
+      if (opts.checkpoint)
+        throw new CliExit('--checkpoint checks the database itself: use it with --db or --config')
       const result = await withSource(opts, (source) => source.verify())
       if (result.ok) {
         process.stdout.write(`audit log OK: ${result.rowsChecked} rows, chain intact\n`)

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
+import { signingKeyRows } from '../../audit/checkpoint/index.js'
 import { systemClock } from '../../clock.js'
 import { loadConfig } from '../../config/index.js'
-import { signingKeyRows } from '../../audit/checkpoint/index.js'
 import { loadOrCreateKek } from '../../issuer/kek.js'
 import { SealedKeyStore } from '../../issuer/key_store.js'
 import { RevocationList } from '../../issuer/revocations.js'
@@ -13,14 +13,17 @@ async function keyRing(configFile: string) {
   const config = loadConfig(configFile)
   const storage = await openCliStorage({ config: configFile })
   const db = { close: () => storage.close() }
-  const ring = new SigningKeys(new SealedKeyStore(signingKeyRows(storage.keys), loadOrCreateKek(config.keys.kek_file)), {
-    algorithm: config.keys.algorithm,
-    rotationPeriodMs: config.keys.rotation_period * 1000,
-    publishAheadMs: config.keys.publish_ahead * 1000,
-    maxTokenLifetimeMs: () =>
-      Math.max(3600, ...config.grants.flatMap((g) => g.tokens.map((t) => t.max_ttl))) * 1000,
-    clock: systemClock,
-  })
+  const ring = new SigningKeys(
+    new SealedKeyStore(signingKeyRows(storage.keys), loadOrCreateKek(config.keys.kek_file)),
+    {
+      algorithm: config.keys.algorithm,
+      rotationPeriodMs: config.keys.rotation_period * 1000,
+      publishAheadMs: config.keys.publish_ahead * 1000,
+      maxTokenLifetimeMs: () =>
+        Math.max(3600, ...config.grants.flatMap((g) => g.tokens.map((t) => t.max_ttl))) * 1000,
+      clock: systemClock,
+    },
+  )
   await ring.reload()
   return { ring, db, storage }
 }

@@ -21,14 +21,75 @@ export function quickCheck(db: SqliteDatabase): string[] {
   }
 }
 
+/** Where the damage is, as precisely as it can be named. */
+export interface DamageLocation {
+  page?: number
+  nodeId?: string
+  seq?: number
+}
+
 /**
- * The damaged page named in quick_check's first message ("Tree 5 page 37 cell 2: ..." or
- * "Page 12: never used"), for messages that say where; undefined when it names none.
+ * Name where the damage is: the page quick_check reported ("Tree 5 page 37 cell 2: ..."), or, when
+ * quick_check itself stopped on the damage (it throws SQLITE_CORRUPT on some damaged leaf pages),
+ * the first audit row that cannot be read, found by walking each chain through its index.
  */
-export function damagedPage(problems: readonly string[]): number | undefined {
+export function locateDamage(db: SqliteDatabase, problems: readonly string[]): DamageLocation {
   for (const problem of problems) {
     const m = /\bpage (\d+)/i.exec(problem)
-    if (m) return Number(m[1])
+    if (m) return { page: Number(m[1]) }
   }
-  return undefined
+  try {
+    const nodes = db.prepare('SELECT node_id FROM audit_heads ORDER BY node_id').pluck().all() as string[]
+    const page = db.prepare(
+      'SELECT seq, hash, detail FROM exchanges WHERE node_id = ? AND seq > ? ORDER BY seq LIMIT 500',
+    )
+    const one = db.prepare('SELECT seq, hash, detail FROM exchanges WHERE node_id = ? AND seq = ?')
+    const seqs = db
+      .prepare('SELECT seq FROM exchanges WHERE node_id = ? AND seq > ? ORDER BY seq LIMIT 500')
+      .pluck()
+    for (const nodeId of nodes) {
+      let after = 0
+      for (;;) {
+        let rows: Array<{ seq: number }>
+        try {
+          rows = page.all(nodeId, after) as Array<{ seq: number }>
+        } catch {
+          // the index still lists the seqs; the first whose row cannot be read is the damage
+          for (const seq of seqs.all(nodeId, after) as number[]) {
+            try {
+              one.get(nodeId, seq)
+            } catch {
+              return { nodeId, seq }
+            }
+          }
+          return { nodeId, seq: after + 1 }
+        }
+        if (rows.length === 0) break
+        after = rows[rows.length - 1]!.seq
+      }
+    }
+  } catch {
+    // the schema itself is unreadable: nothing more precise to say
+  }
+  return {}
 }
+
+/** "page 37", "seq 75 of chain node-a", or "an unknown place". */
+export function describeDamage(at: DamageLocation): string {
+  if (at.page !== undefined) return `page ${at.page}`
+  if (at.seq !== undefined) return `seq ${at.seq} of chain ${at.nodeId === '' ? "'' (0.1 rows)" : at.nodeId}`
+  return 'an unknown place'
+}
+
+/**
+ * Statements proving the file can grow: a head row with an 8 KiB hash (overflow pages) inserted and
+ * deleted in one transaction. On a full disk or at max_page_count it fails with SQLITE_FULL and
+ * leaves nothing; otherwise the pages it used go to the free list, where the next probe (or the
+ * next append) finds them. The node id cannot be a real one (node ids are [A-Za-z0-9._-]).
+ */
+export const ALLOCATION_PROBE = [
+  {
+    sql: `INSERT INTO audit_heads (node_id, seq, hash, created_at, updated_at) VALUES (' space probe', 0, hex(zeroblob(4096)), 0, 0)`,
+  },
+  { sql: `DELETE FROM audit_heads WHERE node_id = ' space probe'` },
+]
