@@ -74,7 +74,9 @@ describe('core: the audit row is committed before the reply, and the chain is ch
       const rows = await t.broker.log.count()
       const { code, stdout, stderr } = await runCli(['audit', 'verify', '--db', t.broker.config.audit.path])
       expect(code, stderr).to.equal(0)
-      expect(stdout).to.match(new RegExp(`^audit log OK: ${rows} rows, chain intact\nmatches checkpoint .+ line \\d+: log \\w+`))
+      expect(stdout).to.match(
+        new RegExp(`^audit log OK: ${rows} rows, chain intact\nmatches checkpoint .+ line \\d+: log \\w+`),
+      )
     })
 
     it('passes with --config too', async () => {

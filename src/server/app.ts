@@ -129,6 +129,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       appendHealth: audit.health,
       keysReady: () => keys.isReady,
       minFreeBytes: config.storage.min_free_mb * 2 ** 20,
+      damage: () => opened.integrity.problem(),
       ...(options.freeSpace ? { freeBytes: options.freeSpace } : {}),
     })
     closeOnFailure.push(() => readiness.stop())

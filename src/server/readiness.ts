@@ -23,6 +23,8 @@ export interface ReadinessOptions {
    * PostgreSQL). Default: statfs of a SQLite file's folder. Tests inject a reading.
    */
   freeBytes?: () => Promise<number | undefined>
+  /** A damaged database found after start (the background quick_check of a large file). */
+  damage?: () => string | undefined
 }
 
 /** The driver codes of "no space left": they keep the broker not ready until space is proven again. */
@@ -37,7 +39,8 @@ const FULL_CODES = new Set(['SQLITE_FULL', 'FULL', '53100', 'ENOSPC'])
  * succeeds after it (a refusal that merely aged would otherwise read as ready while every write fails).
  */
 export class Readiness {
-  readonly #options: Required<Omit<ReadinessOptions, 'freeBytes'>> & Pick<ReadinessOptions, 'freeBytes'>
+  readonly #options: Required<Omit<ReadinessOptions, 'freeBytes' | 'damage'>> &
+    Pick<ReadinessOptions, 'freeBytes' | 'damage'>
   readonly #timer: NodeJS.Timeout
   #probeError: string | undefined
   #probeErrorAt = 0
@@ -65,6 +68,8 @@ export class Readiness {
   problem(): string | undefined {
     const { appendHealth: health, clock, stuckMs, minFreeBytes } = this.#options
     if (!this.#options.keysReady()) return 'signing keys not loaded'
+    const damage = this.#options.damage?.()
+    if (damage) return damage
     if (health.inFlightSince !== undefined && clock.now() - health.inFlightSince > stuckMs)
       return `audit writer stuck: a commit has been in flight for ${clock.now() - health.inFlightSince} ms`
     const error = health.lastError

@@ -18,7 +18,7 @@ import { BINARY_VERSION, incompatibility } from '../storage/migrations.js'
 import { openStorage } from '../storage/open.js'
 import type { StorageOptions } from '../storage/options.js'
 import { type Storage, StorageError } from '../storage/ports.js'
-import { checkDatabaseIntegrity } from './database_integrity.js'
+import { checkDatabaseIntegrity, type IntegrityState } from './database_integrity.js'
 import { checkpointRefusal, emptyDatabaseRefusal, readLatestCheckpoint } from './log_continuity.js'
 
 /** How long a chain lease lasts without renewal; renewed every third of it. */
@@ -29,6 +29,8 @@ export interface BrokerStorage {
   appender: ChainAppender
   nodeId: string
   logId: string
+  /** The whole-file check of a large SQLite database, finished in the background (readiness). */
+  integrity: IntegrityState
   /** Signed checkpoints of the log (absent when no KEK was given: tools that only read). */
   checkpoints?: CheckpointWriter
   /** Stop renewing, release the lease, close the appender and the database. */
@@ -105,7 +107,7 @@ export async function openBrokerStorage(
   let renew: NodeJS.Timeout | undefined
   let appender: ChainAppender | undefined
   try {
-    checkDatabaseIntegrity(storage, options.logger)
+    const integrity = checkDatabaseIntegrity(storage, options.logger)
     const schema = await storage.schema()
     const refusal = incompatibility(schema)
     if (refusal) throw new BrokerError('ERR_CONFIG', refusal)
@@ -215,6 +217,7 @@ export async function openBrokerStorage(
       appender: opened,
       nodeId,
       logId: meta.log_id,
+      integrity,
       checkpoints,
       async close() {
         clearInterval(renew)
