@@ -211,7 +211,8 @@ describe('durability: faults of the audit database', function () {
       expect(locked).to.equal(false)
       expect(refusals.length, 'calls refused while locked').to.be.above(16)
       // write_timeout 1 s + 1 s of slack for a machine shared with other work
-      expect(Math.max(...refusals), 'slowest refusal (ms)').to.be.below(2000)
+      const sorted = [...refusals].sort((a, b) => a - b).map(Math.round)
+      expect(Math.max(...refusals), `slowest refusal (ms); all: ${sorted.join(' ')}`).to.be.below(2000)
       expect(Math.max(...healthz), 'slowest /healthz while locked (ms)').to.be.below(1000)
       expect(readyStates, '/readyz said not ready while locked').to.include(503)
       await eventually(async () => (await readyz()).status === 200, 10_000, '/readyz ready after the unlock')

@@ -12,8 +12,15 @@ export interface ReadinessOptions {
   storage: Storage
   appendHealth: AppendHealth
   keysReady: () => boolean
-  /** How often the background probe runs (and how long one may take). Default 1000 ms. */
+  /** How often the background probe runs. Default 300 ms. */
   probeMs?: number
+  /**
+   * A probe still waiting this long means the database is not answering (a lock, a stuck disk):
+   * not ready at once, without waiting for the probe's own timeout. Default 600 ms.
+   */
+  slowProbeMs?: number
+  /** How long one probe may take before it fails (a lock fails sooner, at the busy timeout). Default 5000 ms. */
+  probeTimeoutMs?: number
   /** A commit in flight longer than this means the writer is stuck. Default 1000 ms. */
   stuckMs?: number
   /** Not ready below this many free bytes where the database lives. Default 0 (no check). */
@@ -34,7 +41,7 @@ const FULL_CODES = new Set(['SQLITE_FULL', 'FULL', '53100', 'ENOSPC'])
  * Whether the broker can serve, answered from state, never by touching the database on the
  * request path (a probe that waits on a lock would stall every caller, as /readyz once did).
  * A background probe does a real write-lock round trip through the storage port each `probeMs`
- * and reads the free space; its result, the appender's last commit and a stuck in-flight commit
+ * (a probe still waiting after `slowProbeMs` counts as a failure) and reads the free space; its result, the appender's last commit and a stuck in-flight commit
  * decide readiness. A full database stays not ready until a commit or an allocating probe
  * succeeds after it (a refusal that merely aged would otherwise read as ready while every write fails).
  */
@@ -45,6 +52,8 @@ export class Readiness {
   #probeError: string | undefined
   #probeErrorAt = 0
   #probing = false
+  /** unix ms the probe in flight started */
+  #probeStartedAt = 0
   /** unix ms of the last "no space" failure not yet followed by a proven write */
   #fullAt: number | undefined
   /** unix ms of the last allocating probe that succeeded: failures before it are settled */
@@ -53,7 +62,9 @@ export class Readiness {
 
   constructor(options: ReadinessOptions) {
     this.#options = {
-      probeMs: 1000,
+      probeMs: 300,
+      slowProbeMs: 600,
+      probeTimeoutMs: 5000,
       stuckMs: 1000,
       minFreeBytes: 0,
       freeBytes: defaultFreeBytes(options.storage),
@@ -81,6 +92,9 @@ export class Readiness {
     if (this.#fullAt !== undefined) return 'audit database full: no space for new rows'
     if (this.#freeBytes !== undefined && this.#freeBytes < minFreeBytes)
       return `audit database disk nearly full: ${mib(this.#freeBytes)} MiB free, below the ${mib(minFreeBytes)} MiB threshold (storage.min_free_mb)`
+    const waiting = this.#probing ? clock.now() - this.#probeStartedAt : 0
+    if (waiting > this.#options.slowProbeMs)
+      return `audit database not answering: a write-lock probe has waited ${waiting} ms`
     // a failed commit counts for RECENT_FAILURE_MS unless a commit succeeded since
     if (failedSinceOk && clock.now() - error.at < RECENT_FAILURE_MS)
       return `audit database not writable: ${error.code}`
@@ -95,11 +109,9 @@ export class Readiness {
   }
 
   #probe(): void {
-    if (this.#probing) {
-      this.#probeError ??= 'probe did not finish'
-      return
-    }
+    if (this.#probing) return // still waiting: problem() reports it once it is slow
     this.#probing = true
+    this.#probeStartedAt = this.#options.clock.now()
     // after "no space", the probe itself must allocate: a lock round trip would pass on a full disk
     const fullAt = this.#fullAt
     const free = this.#options.freeBytes?.().then(
@@ -110,20 +122,22 @@ export class Readiness {
         this.#freeBytes = undefined
       },
     )
-    const ping = this.#options.storage.ping(this.#options.probeMs, { allocate: fullAt !== undefined }).then(
-      () => {
-        this.#probeError = undefined
-        if (fullAt !== undefined && this.#fullAt === fullAt) {
-          this.#fullAt = undefined
-          this.#spaceProvenAt = this.#options.clock.now()
-        }
-      },
-      (err: Error & { code?: string; driverCode?: string }) => {
-        this.#probeError = err.driverCode ?? err.code ?? err.message
-        this.#probeErrorAt = this.#options.clock.now()
-        if (FULL_CODES.has(this.#probeError)) this.#fullAt = this.#probeErrorAt
-      },
-    )
+    const ping = this.#options.storage
+      .ping(this.#options.probeTimeoutMs, { allocate: fullAt !== undefined })
+      .then(
+        () => {
+          this.#probeError = undefined
+          if (fullAt !== undefined && this.#fullAt === fullAt) {
+            this.#fullAt = undefined
+            this.#spaceProvenAt = this.#options.clock.now()
+          }
+        },
+        (err: Error & { code?: string; driverCode?: string }) => {
+          this.#probeError = err.driverCode ?? err.code ?? err.message
+          this.#probeErrorAt = this.#options.clock.now()
+          if (FULL_CODES.has(this.#probeError)) this.#fullAt = this.#probeErrorAt
+        },
+      )
     void Promise.all([free, ping]).finally(() => {
       this.#probing = false
     })
