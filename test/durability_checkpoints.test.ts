@@ -2,7 +2,7 @@ import { copyFileSync, readFileSync, rmSync, statSync, writeFileSync } from 'nod
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { expect } from 'chai'
-import { decodeProtectedHeader } from 'jose'
+import { calculateJwkThumbprint, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose'
 import { pino } from 'pino'
 import { Agent, fetch } from 'undici'
 import {
@@ -10,6 +10,7 @@ import {
   type CheckpointPayload,
   openCheckpoint,
   type SignedCheckpoint,
+  signCheckpoint,
 } from '../src/audit/checkpoint/index.js'
 import { loadConfig } from '../src/config/index.js'
 import type { IssueTokenRequest } from '../src/generated/keybroker/v1/IssueTokenRequest.js'
@@ -193,6 +194,34 @@ describe('durability: signed audit checkpoints outside the database', function (
       } finally {
         await broker.close()
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('a checkpoint file replaced by one signed with another key: start refused and verify fails, naming both keys', async () => {
+    const t = await TestBroker.start({ extraYaml: CHECKPOINTS })
+    const { dir } = t
+    try {
+      await t.stop()
+      const file = join(dir, 'keybroker.checkpoints')
+      const genuine = (await new CheckpointFile(file).latest())!
+      const payload = await openCheckpoint(genuine)
+      // a forger's own key vouching for exactly what the database holds
+      const pair = await generateKeyPair('ES256', { extractable: true })
+      const bare = await exportJWK(pair.publicKey)
+      const kid = `kb-checkpoint-${await calculateJwkThumbprint(bare, 'sha256')}`
+      const checkpoint = await signCheckpoint(payload, { kid, privateKey: pair.privateKey })
+      writeFileSync(file, `${JSON.stringify({ checkpoint, key: { ...bare, kid } })}\n`)
+
+      const refused = await expectBrokerError(startBroker(loadConfig(t.configFile), { logger: quiet() }))
+      expect(refused.message).to.contain(
+        `it is signed by checkpoint key ${kid}, but this log's checkpoint key is ${genuine.key.kid}`,
+      )
+      const verify = await runCli(['audit', 'verify', '--config', t.configFile])
+      expect(verify.code, verify.stderr).to.equal(1)
+      expect(verify.stderr).to.contain(`it is signed by checkpoint key ${kid}, but database`)
+      expect(verify.stderr).to.contain(`records checkpoint key ${genuine.key.kid}`)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -40,7 +40,7 @@ export function checkDatabaseIntegrity(
   if (problems.length > 0)
     throw damaged(storage.location, describeDamage(locateDamage(db, problems)), problems)
   const ms = Math.round(performance.now() - started)
-  logger.info({ ms, bytes: size, location: storage.location, whole }, 'database integrity check passed')
+  logger.debug({ ms, bytes: size, location: storage.location, whole }, 'database integrity check passed')
   if (whole) return { problem: () => undefined }
 
   let found: string | undefined

@@ -8,12 +8,14 @@ import {
   compareWithCheckpoint,
   defaultCheckpointFile,
   loadOrCreateCheckpointKey,
+  signingKeyRows,
 } from '../audit/checkpoint/index.js'
 import { ChainAppender } from '../audit/index.js'
 import { monotonicUlid } from '../audit/lib/ulid.js'
 import type { Clock } from '../clock.js'
 import type { BrokerConfig } from '../config/index.js'
 import { BrokerError } from '../errors.js'
+import { SealedKeyStore } from '../issuer/key_store.js'
 import { BINARY_VERSION, incompatibility } from '../storage/migrations.js'
 import { openStorage } from '../storage/open.js'
 import type { StorageOptions } from '../storage/options.js'
@@ -162,6 +164,26 @@ export async function openBrokerStorage(
         }
       }
     }
+    const checkpointKey = durability
+      ? await loadOrCreateCheckpointKey(storage.keys, durability.kek, options.clock.now()).catch(
+          async (err) => {
+            // a wrong KEK is best named by the signing key it fails on (what operators know by kid)
+            await new SealedKeyStore(signingKeyRows(storage.keys), durability.kek).load()
+            throw err
+          },
+        )
+      : undefined
+    if (durability && latest && !reset && latest.stored.key.kid !== checkpointKey!.kid) {
+      const refusal = checkpointRefusal(storage.location, latest, {
+        kind: 'log',
+        problem: `it is signed by checkpoint key ${String(latest.stored.key.kid)}, but this log's checkpoint key is ${checkpointKey!.kid} (the file belongs to another log or was replaced)`,
+      })
+      if (!durability.newLog) throw new BrokerError('ERR_CONFIG', refusal)
+      reset = {
+        reason: 'started with --new-log: the checkpoint file is signed by another key',
+        previousLogId: latest.payload.log_id,
+      }
+    }
     if (durability?.newLog && !reset)
       options.logger.warn(
         '--new-log given, but the database is the log its checkpoints vouch for: nothing to reset',
@@ -202,7 +224,7 @@ export async function openBrokerStorage(
         logId: meta.log_id,
         reader: storage.reader,
         appender,
-        key: await loadOrCreateCheckpointKey(storage.keys, durability.kek, options.clock.now()),
+        key: checkpointKey!,
         file: checkpointFile,
         clock: options.clock,
         logger: options.logger,
