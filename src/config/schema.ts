@@ -451,8 +451,14 @@ export const configSchema = z.strictObject({
       statement_timeout: duration('2s'),
       /** Apply pending schema migrations at start (else `keybroker storage migrate`). */
       auto_migrate: z.boolean().default(true),
-      /** Where signed audit checkpoints are appended (outside the database). */
+      /** Where signed audit checkpoints are appended (outside the database). Default for sqlite: `<name>.checkpoints` beside the database. */
       checkpoint_file: nonEmpty.optional(),
+      /** A signed checkpoint every `rows` rows or every `interval` when the log moved, whichever first. */
+      checkpoint_every: z
+        .strictObject({ rows: z.number().int().min(1).default(1000), interval: duration('10s') })
+        .prefault(ALL_DEFAULTS),
+      /** Not ready when the database's filesystem has less free space than this (MiB; sqlite). */
+      min_free_mb: z.number().int().min(0).default(64),
       tls: z.strictObject({ ca_file: nonEmpty }).optional(),
     })
     .prefault(ALL_DEFAULTS)

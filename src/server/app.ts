@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs'
 import * as grpc from '@grpc/grpc-js'
 import { type Logger, pino } from 'pino'
 import type { RunningAlerts } from '../alerts/index.js'
+import { signingKeyRows } from '../audit/checkpoint/index.js'
 import { type AuditQuery, AuditRetention, type ChainAppender, verifyChain } from '../audit/index.js'
 import { AuditQuery as AuditQueryImpl } from '../audit/query.js'
 import { type Clock, systemClock } from '../clock.js'
@@ -25,6 +27,7 @@ import { alertsFromConfig } from './alerts_wiring.js'
 import { approvalHandlers } from './approval_service.js'
 import { type AuditLogView, auditLogView } from './audit_view.js'
 import { brokerHandlers } from './broker_service.js'
+import { checkpointRoute } from './checkpoint_route.js'
 import { wireCluster } from './cluster_wiring.js'
 import { ConfigReloader, type ReloadResult } from './config_reload.js'
 import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './config_wiring.js'
@@ -53,6 +56,10 @@ export interface StartOptions {
   proxySecrets?: ProxySecretSource
   /** Reload when the config file changes on disk (polled, so ConfigMap symlink swaps are seen too). */
   watchConfig?: boolean | { intervalMs?: number }
+  /** `serve --new-log`: start a new audit log on purpose where the checkpoints or the KEK say one existed. */
+  newLog?: boolean
+  /** Free bytes where the database lives, for readiness (tests inject a reading; default statfs). */
+  freeSpace?: () => Promise<number | undefined>
 }
 
 export type { ReloadResult } from './config_reload.js'
@@ -102,12 +109,18 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     node_id: nodeId,
   })
   const tlsMaterial = readTlsMaterial(config)
+  const kekExisted = existsSync(config.keys.kek_file)
   const kek = loadOrCreateKek(config.keys.kek_file)
   for (const warning of config.warnings ?? []) logger.warn({ config: config.sourceFile }, warning)
   if (config.storage.driver === 'sqlite')
     for (const warning of statePermissionWarnings(config))
       logger.warn({ warning }, 'state files are not private')
-  const opened = await openBrokerStorage(config, { clock, logger, nodeId })
+  const opened = await openBrokerStorage(config, {
+    clock,
+    logger,
+    nodeId,
+    durability: { kek, kekExisted, newLog: options.newLog },
+  })
   const { storage, appender: audit } = opened
   const closeOnFailure: Array<() => unknown> = []
   try {
@@ -115,7 +128,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     const live = { config, policy: new Policy(config) }
     const maxTokenLifetimeMs = () =>
       Math.max(3600, ...live.config.grants.flatMap((g) => g.tokens.map((t) => t.max_ttl))) * 1000
-    const keys = new SigningKeys(new SealedKeyStore(storage.keys, kek), {
+    const keys = new SigningKeys(new SealedKeyStore(signingKeyRows(storage.keys), kek), {
       algorithm: config.keys.algorithm,
       rotationPeriodMs: config.keys.rotation_period * 1000,
       publishAheadMs: config.keys.publish_ahead * 1000,
@@ -144,6 +157,9 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       storage,
       appendHealth: audit.health,
       keysReady: () => keys.isReady,
+      minFreeBytes: config.storage.min_free_mb * 2 ** 20,
+      damage: () => opened.integrity.problem(),
+      ...(options.freeSpace ? { freeBytes: options.freeSpace } : {}),
     })
     closeOnFailure.push(() => readiness.stop())
     const metrics = new BrokerMetrics({
@@ -301,6 +317,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         upstreams,
         logger,
         onUnexpected,
+        checkpoint: checkpointRoute(opened.checkpoints),
       }),
       onUnexpected,
       guard('http'),

@@ -4,7 +4,7 @@ import type { BrokerConfig } from '../config/index.js'
 import type { Exchange } from '../exchange/index.js'
 import type { SigningKeys } from '../issuer/signing_keys.js'
 import { PROXY_PREFIX, proxyHandler, type UpstreamPool } from '../proxy/index.js'
-import { type HttpRoutes, sendJson } from './http_listener.js'
+import { type HttpRoute, type HttpRoutes, sendJson } from './http_listener.js'
 import { INTROSPECTION_PATH, introspectionRoute } from './introspect_route.js'
 import type { BrokerMetrics } from './metrics.js'
 import { oauthRoutes } from './oauth/index.js'
@@ -20,6 +20,8 @@ export interface HttpRouteDeps {
   upstreams: UpstreamPool
   logger: Logger
   onUnexpected: (err: unknown) => void
+  /** GET /audit/checkpoint: the newest signed checkpoint and its public key */
+  checkpoint: HttpRoute
 }
 
 /**
@@ -50,6 +52,7 @@ export function brokerHttpRoutes(deps: HttpRouteDeps): HttpRoutes {
         res.end(body)
       },
       '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+      '/audit/checkpoint': deps.checkpoint,
       '/readyz': (_req, res) => {
         const problem = readiness.problem()
         sendJson(

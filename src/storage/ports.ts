@@ -555,8 +555,12 @@ export interface Storage {
   schema(): Promise<SchemaState>
   /** Apply pending migrations (serialized across processes); returns the versions applied. */
   migrate(binaryVersion: string): Promise<number[]>
-  /** A cheap round trip proving the database answers (readiness; off the main thread's critical path). */
-  ping(timeoutMs: number): Promise<void>
+  /**
+   * A cheap round trip proving the database answers (readiness; off the main thread's critical path).
+   * With `allocate`, also prove it can grow by a few pages (after a full disk: SQLite writes and
+   * rolls back nothing durable; PostgreSQL ignores it).
+   */
+  ping(timeoutMs: number, options?: { allocate?: boolean }): Promise<void>
   close(): Promise<void>
 }
 

@@ -12,6 +12,7 @@ import { displayTime } from '../display_time.js'
 import { ExchangeWriter, OUTPUT_FORMATS, type OutputFormat, Progress } from '../exchange_output.js'
 import { renderExchange } from '../exchange_show.js'
 import { renderStats, statsJson } from '../stats_output.js'
+import { verifyLocal } from '../verify_local.js'
 
 interface FilterOptions {
   subject?: string
@@ -168,10 +169,25 @@ export function registerAuditCommands(program: Command): void {
     )
 
   withSourceOptions(
-    audit.command('verify').description('check the hash chain; exit 1 naming the first bad row'),
+    audit
+      .command('verify')
+      .description(
+        'check the file, every hash chain, and the heads against the newest signed checkpoint; exit 1 naming the first bad row, 2 when the database file is damaged',
+      ),
   )
+    .option(
+      '--checkpoint <file|url>',
+      'checkpoint file, or URL of a broker GET /audit/checkpoint (default: the broker checkpoint file)',
+    )
     .addOption(formatOption('text', ['text', 'json']))
-    .action(async (opts: SourceOptions & { format: string }) => {
+    .action(async (opts: SourceOptions & { format: string; checkpoint?: string }) => {
+      // the database itself (file pages, chains, checkpoint); JSON output reports the chains only
+      if (!opts.address && opts.format !== 'json') {
+        for (const line of await verifyLocal(opts)) process.stdout.write(`${line}\n`)
+        return
+      }
+      if (opts.checkpoint && opts.address)
+        throw new CliExit('--checkpoint checks the database itself: use it with --db or --config')
       const progress = new Progress('verified')
       const result = await withSource(opts, async (source) => {
         if (progress.visible) progress.total = await source.totalRows()

@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os'
 import { type Command, Option } from 'commander'
+import { signingKeyRows } from '../../audit/checkpoint/index.js'
 import { systemClock } from '../../clock.js'
 import { loadConfig } from '../../config/index.js'
 import type { ListSigningKeysResponse__Output } from '../../generated/keybroker/v1/ListSigningKeysResponse.js'
@@ -23,13 +24,16 @@ const maxTokenLifetimeSec = (config: ReturnType<typeof loadConfig>) =>
 async function keyRing(configFile: string) {
   const config = loadConfig(configFile)
   const storage = await openCliStorage({ config: configFile })
-  const ring = new SigningKeys(new SealedKeyStore(storage.keys, loadOrCreateKek(config.keys.kek_file)), {
-    algorithm: config.keys.algorithm,
-    rotationPeriodMs: config.keys.rotation_period * 1000,
-    publishAheadMs: config.keys.publish_ahead * 1000,
-    maxTokenLifetimeMs: () => maxTokenLifetimeSec(config) * 1000,
-    clock: systemClock,
-  })
+  const ring = new SigningKeys(
+    new SealedKeyStore(signingKeyRows(storage.keys), loadOrCreateKek(config.keys.kek_file)),
+    {
+      algorithm: config.keys.algorithm,
+      rotationPeriodMs: config.keys.rotation_period * 1000,
+      publishAheadMs: config.keys.publish_ahead * 1000,
+      maxTokenLifetimeMs: () => maxTokenLifetimeSec(config) * 1000,
+      clock: systemClock,
+    },
+  )
   await ring.reload()
   return { ring, storage, config }
 }

@@ -7,8 +7,12 @@ export function registerServe(program: Command): void {
     .command('serve')
     .description('run the broker (gRPC + HTTP listeners)')
     .requiredOption('-c, --config <file>', 'keybroker.yaml')
-    .action(async (opts: { config: string }) => {
-      const broker = await startBroker(loadConfig(opts.config), { watchConfig: true })
+    .option(
+      '--new-log',
+      'start a new audit log on purpose although the checkpoints or the KEK say one existed (recorded as a log_reset row naming the old log)',
+    )
+    .action(async (opts: { config: string; newLog?: boolean }) => {
+      const broker = await startBroker(loadConfig(opts.config), { watchConfig: true, newLog: opts.newLog })
       let stopping = false
       const stop = (signal: string) => {
         if (stopping) return

@@ -4,6 +4,7 @@ import type { SqliteStorageOptions } from '../options.js'
 import { type SchemaState, type Storage, StorageError } from '../ports.js'
 import { SqliteAlertOutbox, SqliteApprovalRows } from './approvals_alerts.js'
 import { openDatabase } from './connection.js'
+import { ALLOCATION_PROBE } from './integrity.js'
 import { migrateSqlite, readSchemaState } from './migrate.js'
 import { SqliteAuditReader } from './reader.js'
 import { SqliteUsageReports } from './usage.js'
@@ -67,20 +68,35 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
         })
       }
     },
-    async ping(timeoutMs: number): Promise<void> {
-      // a real write lock round trip through the writer thread: a locked or full file fails here
-      await writes.run([{ sql: 'SELECT 1' }], timeoutMs)
+    async ping(timeoutMs: number, pingOptions?: { allocate?: boolean }): Promise<void> {
+      // a real write lock round trip through the writer thread: a locked file fails here, and
+      // with `allocate` a full one too
+      await writes.run(pingOptions?.allocate ? ALLOCATION_PROBE : [{ sql: 'SELECT 1' }], timeoutMs)
     },
     async close(): Promise<void> {
       await writer.close()
       if (db.open) db.close()
     },
     // not part of the port: the SQLite-only operations (backup, integrity) reach it through sqliteHandle()
-    ...({ [SQLITE_HANDLE]: db } as object),
+    ...({ [SQLITE_HANDLE]: db, [SQLITE_WRITES]: writes } as object),
   } as Storage
 }
 
 const SQLITE_HANDLE = Symbol.for('keybroker.sqlite.handle')
+const SQLITE_WRITES = Symbol.for('keybroker.sqlite.writes')
+
+/**
+ * Test hook: run statements on the writer thread's own connection (per-connection settings such
+ * as `PRAGMA max_page_count`, which fakes a full disk with a real SQLITE_FULL).
+ */
+export async function sqliteWriterStatements(
+  storage: Storage,
+  statements: Array<{ sql: string; params?: unknown[] }>,
+): Promise<Array<{ changes: number; rows?: unknown[] }>> {
+  const writes = (storage as unknown as Record<symbol, SqliteWrites | undefined>)[SQLITE_WRITES]
+  if (!writes) throw new Error('not a SQLite storage')
+  return writes.run(statements)
+}
 
 /** The main connection of a SQLite storage (backup, quick_check, test hooks); undefined for other drivers. */
 export function sqliteHandle(storage: Storage): ReturnType<typeof openDatabase> | undefined {

@@ -197,7 +197,7 @@ export class WriterThread {
 }
 
 /** A worker script that registers tsx's loader, then imports the TypeScript entry. */
-function tsxEntry(entry: URL): string {
+export function tsxEntry(entry: URL): string {
   // tsx's CommonJS hooks (they compile the ESM source too); createRequire, as tsx may run this module as CommonJS
   const api = JSON.stringify(createRequire(import.meta.url).resolve('tsx/cjs/api'))
   return `require(${api}).register(); require(${JSON.stringify(fileURLToPath(entry))})`
