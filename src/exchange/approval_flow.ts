@@ -169,10 +169,7 @@ export class ApprovalFlow {
     }
     let decided: ApprovalRow
     try {
-      if (!ID_PATTERN.test(input.approvalId))
-        throw new BrokerError('ERR_INVALID_ARGUMENT', 'approval_id is not an approval id')
-      if (input.reason.length > MAX_REASON)
-        throw new BrokerError('ERR_INVALID_ARGUMENT', `reason: at most ${MAX_REASON} characters`)
+      checkDecisionInput(input)
       await this.expire()
       const row = await this.deps.store.get(input.approvalId)
       if (!row) throw new BrokerError('ERR_NOT_FOUND', `approval ${input.approvalId} does not exist`)
@@ -187,7 +184,7 @@ export class ApprovalFlow {
           'ERR_NOT_APPROVER',
           `${identity.subject} is not among the approvers of approval ${row.id} (grant ${row.grant_name ?? '?'})`,
         )
-      if (row.state !== 'pending') throw closed(row)
+      if (row.state !== 'pending') throw approvalClosed(row)
       const now = this.steps.deps.clock.now()
       const after = await this.deps.store.transition(
         row.id,
@@ -200,7 +197,7 @@ export class ApprovalFlow {
           unexpiredAt: now,
         },
       )
-      if (!after) throw closed((await this.deps.store.get(row.id)) ?? row)
+      if (!after) throw approvalClosed((await this.deps.store.get(row.id)) ?? row)
       decided = after
     } catch (err) {
       throw await this.steps.refuse(base, err, started)
@@ -212,29 +209,36 @@ export class ApprovalFlow {
   /** Pending approvals past their timeout become expired, each audited (kind approval, deny). */
   async expire(): Promise<number> {
     const due = await this.deps.store.expireDue(this.steps.deps.clock.now())
-    await Promise.all(
-      due.map((row) =>
-        this.steps.record(
-          {
-            kind: 'approval',
-            decision: 'deny',
-            subject: row.subject,
-            issuer: row.issuer,
-            auth_method: row.auth_method,
-            approval_id: row.id,
-            grant_name: row.grant_name ?? undefined,
-            reason: `approval ${row.id} expired: nobody decided before ${new Date(row.expires_at).toISOString()}`,
-            detail: { method: 'expire', state: 'expired' },
-          },
-          process.hrtime.bigint(),
-        ),
-      ),
-    )
+    await Promise.all(due.map((row) => this.steps.record(expiryRecord(row), process.hrtime.bigint())))
     return due.length
   }
 }
 
-function closed(row: ApprovalRow): BrokerError {
+/** Shape checks of a decision (the RPC and `keybroker approvals approve|deny` in file mode). */
+export function checkDecisionInput(input: { approvalId: string; reason: string }): void {
+  if (!ID_PATTERN.test(input.approvalId))
+    throw new BrokerError('ERR_INVALID_ARGUMENT', 'approval_id is not an approval id')
+  if (input.reason.length > MAX_REASON)
+    throw new BrokerError('ERR_INVALID_ARGUMENT', `reason: at most ${MAX_REASON} characters`)
+}
+
+/** The audit row of an approval that nobody decided in time (kind approval, deny, the requester's identity). */
+export function expiryRecord(row: ApprovalRow): ExchangeRecord {
+  return {
+    kind: 'approval',
+    decision: 'deny',
+    subject: row.subject,
+    issuer: row.issuer,
+    auth_method: row.auth_method,
+    approval_id: row.id,
+    grant_name: row.grant_name ?? undefined,
+    reason: `approval ${row.id} expired: nobody decided before ${new Date(row.expires_at).toISOString()}`,
+    detail: { method: 'expire', state: 'expired' },
+  }
+}
+
+/** Why `row` can no longer be decided (expired, or already decided and by whom). */
+export function approvalClosed(row: ApprovalRow): BrokerError {
   const by = row.approver ? ` by ${row.approver}` : ''
   const what =
     row.state === 'pending' || row.state === 'expired'

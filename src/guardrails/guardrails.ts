@@ -38,6 +38,11 @@ export const AUTH_FAILURE_ROWS_PER_MINUTE = 20
 /** Peer addresses tracked at once; the rest share one overflow bucket. */
 export const MAX_TRACKED_ADDRESSES = 10_000
 const WINDOW_MS = 60_000
+/**
+ * A usage counter outlives its token by this long before it is pruned: a verifier on a replica whose
+ * clock runs behind (or its few seconds of leeway) must never find a live token's counter gone.
+ */
+export const USAGE_PRUNE_MARGIN_SEC = 60
 /** Failures that mean "the caller could not be authenticated" (as opposed to a later refusal). */
 const AUTHENTICATION_FAILURES = new Set<BrokerErrorCode>([
   'ERR_NO_CREDENTIALS',
@@ -130,6 +135,16 @@ export class Guardrails {
     const left = await this.#options.storage.usage.remaining([...tokenIds])
     if (left.size < tokenIds.length) return 0 // a listed counter is gone: fail closed
     return Math.min(...left.values())
+  }
+
+  /**
+   * Maintenance: delete the usage counters of tokens that expired over USAGE_PRUNE_MARGIN_SEC ago
+   * (an expired token is refused before its budget is read, so its counter is dead weight).
+   * Returns how many were deleted.
+   */
+  pruneUsage(): Promise<number> {
+    const nowSec = Math.floor(this.#options.now() / 1000)
+    return this.#options.storage.usage.pruneExpired(nowSec - USAGE_PRUNE_MARGIN_SEC)
   }
 
   /** Periodic: write summaries of windows that ended, forget full buckets. */

@@ -344,6 +344,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       runRetention,
       reloadTls: tls.enabled ? () => reloadTls('tls file change') : undefined,
       expireApprovals: { run: () => approvalFlow.expire(), everyMs: APPROVAL_EXPIRY_MS },
+      pruneUsage: () => guardrails.pruneUsage(),
       everySecond: () => {
         guardrails.blocks.refresh().catch((err) => logger.error({ err }, 'subject block refresh failed'))
         guardrails.tick()

@@ -12,6 +12,8 @@ export const MAINTENANCE_INTERVALS = {
   keyMaintenanceMs: 60_000,
   tlsPollMs: 30_000,
   retentionMs: 10 * 60_000,
+  /** Usage counters of expired tokens (agent guardrails' budgets) are deleted this often. */
+  usagePruneMs: 10 * 60_000,
 } as const
 
 export interface MaintenanceJobs {
@@ -22,6 +24,8 @@ export interface MaintenanceJobs {
   reloadTls?: () => void
   /** Runs with the revocation poll, every second (subject blocks, summary rows). */
   everySecond?: () => void
+  /** Delete usage counters of expired tokens; resolves to how many. */
+  pruneUsage?: () => Promise<number>
   /** Expire approvals past their timeout (audited). */
   expireApprovals?: { run: () => Promise<unknown>; everyMs: number }
   logger: Logger
@@ -56,6 +60,18 @@ export function startMaintenance(jobs: MaintenanceJobs): { stop(): void } {
   const expire = jobs.expireApprovals
   if (expire)
     timers.push(setInterval(() => expire.run().catch(logged('approval expiry failed')), expire.everyMs))
+  const pruneUsage = jobs.pruneUsage
+  if (pruneUsage)
+    timers.push(
+      setInterval(
+        () =>
+          pruneUsage().then(
+            (pruned) => pruned > 0 && logger.info({ pruned }, 'usage counters of expired tokens pruned'),
+            logged('usage counter pruning failed'),
+          ),
+        MAINTENANCE_INTERVALS.usagePruneMs,
+      ),
+    )
   const reloadTls = jobs.reloadTls
   if (reloadTls) timers.push(setInterval(() => reloadTls(), MAINTENANCE_INTERVALS.tlsPollMs))
   for (const t of timers) t.unref()

@@ -1,11 +1,13 @@
 import type * as grpc from '@grpc/grpc-js'
 import type { Command } from 'commander'
+import { BrokerError } from '../../errors.js'
 import type { AdminClient } from '../../generated/keybroker/v1/Admin.js'
 import type { Approval__Output } from '../../generated/keybroker/v1/Approval.js'
 import { loadBrokerProto } from '../../proto/load.js'
 import { approvalToWire } from '../../server/approval_service.js'
 import type { ApprovalState } from '../../storage/ports.js'
 import { brokerChannelCredentials, callFailed } from '../admin_channel.js'
+import { decideApprovalInFile, type LocalDecision } from '../approval_decide_local.js'
 import { type SourceOptions, withSourceOptions } from '../audit_source.js'
 import { CliExit } from '../common.js'
 import { terminalSafe } from '../exchange_output.js'
@@ -37,7 +39,30 @@ function line(a: Approval__Output): string {
   )
 }
 
-/** `keybroker approvals list|approve|deny`: over --address (Admin service), or list from the database file. */
+/**
+ * `keybroker approvals approve|deny <id>` against the database (`--config` / `--db`): the decision is
+ * recorded as the local operator; the requester's WaitForApproval on the running broker picks it up.
+ */
+async function decideInFile(opts: SourceOptions, decision: LocalDecision): Promise<void> {
+  const storage = await openCliStorage(opts)
+  try {
+    const { row, exchangeId } = await decideApprovalInFile(storage, decision)
+    process.stdout.write(
+      `${line(approvalToWire(row) as Approval__Output)} (audit ${exchangeId}); ${
+        row.state === 'approved'
+          ? "the running broker hands the credential to the requester's WaitForApproval within a second"
+          : 'the requester is told within a second'
+      }\n`,
+    )
+  } catch (err) {
+    if (err instanceof BrokerError) throw new CliExit(`keybroker: ${err.message}`)
+    throw err
+  } finally {
+    await storage.close()
+  }
+}
+
+/** `keybroker approvals list|approve|deny`: over --address (Admin service), or against the database file. */
 export function registerApprovalCommands(program: Command): void {
   const approvals = program
     .command('approvals')
@@ -81,14 +106,15 @@ export function registerApprovalCommands(program: Command): void {
       approvals
         .command(`${verb} <id>`)
         .description(
-          `${verb} a pending approval (needs role approver or admin, and to be among its approvers)`,
+          `${verb} a pending approval: over --address as an approver (role approver or admin, among its approvers); with --config/--db as the local operator, recorded in the database for the running broker to act on`,
         )
         .requiredOption('--reason <text>', 'why (recorded in the audit log and shown to the requester)'),
     ).action(async (id: string, opts: SourceOptions & { reason: string }) => {
-      if (!opts.address)
-        throw new CliExit(
-          'deciding an approval needs --address: the broker checks who you are and records it',
-        )
+      if (!opts.address) {
+        if (!opts.config && !opts.db)
+          throw new CliExit('give --address for a running broker, or --config / --db for its database')
+        return decideInFile(opts, { approvalId: id, approve: verb === 'approve', reason: opts.reason })
+      }
       const client = adminClient(opts)
       try {
         const res = await call<{ approval: Approval__Output; exchange_id: string }>(

@@ -1,7 +1,11 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { BrokerError, BrokerErrorCode } from '../../errors.js'
 
-/** RFC 6749 §5.2 error codes, plus RFC 8707 `invalid_target` and `temporarily_unavailable`. */
+/**
+ * RFC 6749 §5.2 error codes, plus RFC 8707 `invalid_target` and `temporarily_unavailable`; RFC 8628's
+ * `authorization_pending` for a request parked for a person; and the broker's own `rate_limited` and
+ * `too_many_approvals` (HTTP 429, as at the proxy: RFC 6749 has no code for either).
+ */
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -12,6 +16,9 @@ export type OAuthErrorCode =
   | 'invalid_target'
   | 'temporarily_unavailable'
   | 'server_error'
+  | 'authorization_pending'
+  | 'rate_limited'
+  | 'too_many_approvals'
 
 export interface OAuthError {
   status: number
@@ -58,8 +65,12 @@ const TOKEN_PROBLEMS: ReadonlySet<BrokerErrorCode> = new Set<BrokerErrorCode>([
  * - The caller's own credentials (client certificate, client_assertion) failing → `invalid_client`, 401.
  *   For a workload-JWT token exchange the subject_token *is* the credential: it is a token problem.
  * - A subject_token or actor_token that is invalid → `invalid_request` (RFC 8693 §2.2.2 MUST).
- * - The caller is not entitled to what it presented (no grant, not the parent's subject) → `invalid_grant`;
- *   under client_credentials, no grant for the client → `unauthorized_client`.
+ * - The caller is not entitled to what it presented (no grant, not the parent's subject, a subject
+ *   blocked by `revoke --block`, a parent with no proxy use left) → `invalid_grant`; under
+ *   client_credentials, no grant for (or a block on) the client → `unauthorized_client`.
+ * - Guardrails and approvals: over the rate limit → 429 `rate_limited` (with Retry-After); a request a
+ *   person must approve → 400 `authorization_pending` (with `approval_id`); too many of those pending →
+ *   429 `too_many_approvals`.
  */
 export function oauthErrorFor(
   error: BrokerError,
@@ -81,9 +92,17 @@ export function oauthErrorFor(
     case 'ERR_AUDIENCE_NOT_GRANTED':
       return { status: 400, error: 'invalid_target' }
     case 'ERR_NO_GRANT':
+    case 'ERR_SUBJECT_BLOCKED':
       return { status: 400, error: grant === 'client_credentials' ? 'unauthorized_client' : 'invalid_grant' }
     case 'ERR_DELEGATION_DENIED':
+    case 'ERR_BUDGET_EXHAUSTED':
       return { status: 400, error: 'invalid_grant' }
+    case 'ERR_RATE_LIMITED':
+      return { status: 429, error: 'rate_limited' }
+    case 'ERR_APPROVAL_PENDING':
+      return { status: 400, error: 'authorization_pending' }
+    case 'ERR_TOO_MANY_APPROVALS':
+      return { status: 429, error: 'too_many_approvals' }
     case 'ERR_INVALID_ARGUMENT':
     case 'ERR_INSECURE_TRANSPORT':
       return { status: 400, error: 'invalid_request' }

@@ -3,7 +3,9 @@ import { isIP } from 'node:net'
 import type { ExchangeRecord } from '../../audit/index.js'
 import type { Clock } from '../../clock.js'
 import { BrokerError, toBrokerError } from '../../errors.js'
+import { ApprovalPendingError } from '../../exchange/approvals.js'
 import { type Exchange, type IssuedToken, RecordedError } from '../../exchange/index.js'
+import { retryAfterSeconds } from '../../guardrails/guardrails.js'
 import type { CallerCredentials } from '../../identity/authenticate.js'
 import { httpCallerCredentials } from '../../identity/http_credentials.js'
 import { sendJson } from '../http_listener.js'
@@ -59,6 +61,8 @@ export function tokenEndpoint(
         scope: issued.scopes.join(' '),
       }
       if (progress.grant !== 'client_credentials') body.issued_token_type = TOKEN_TYPE_ACCESS_TOKEN
+      // the real budget (extension parameter), as IssueTokenResponse.max_uses: absent = unlimited
+      if (issued.maxUses > 0) body.max_uses = issued.maxUses
       sendJson(res, 200, body, { ...NO_STORE, 'keybroker-exchange-id': issued.exchangeId })
     } catch (err) {
       await replyWithError(deps, req, res, creds, progress, err, started)
@@ -123,6 +127,8 @@ function run(exchange: Exchange, creds: CallerCredentials, request: TokenRequest
         // RFC 8705: a token obtained with the certificate is bound to it
         bindToCertificate: true,
         clientId: request.clientId,
+        task: request.task,
+        maxUses: request.maxUses,
       })
     case 'token_exchange':
       // the subject_token is the caller's identity; a certificate alongside binds the token to it
@@ -133,6 +139,8 @@ function run(exchange: Exchange, creds: CallerCredentials, request: TokenRequest
           scopes: request.scopes,
           ttlSeconds: 0,
           bindToCertificate: creds.verifiedCertificate !== undefined,
+          task: request.task,
+          maxUses: request.maxUses,
         },
       )
     case 'delegation':
@@ -157,6 +165,8 @@ function run(exchange: Exchange, creds: CallerCredentials, request: TokenRequest
           actor: request.actor,
           actorToken: request.actorToken,
           audience: request.audience,
+          task: request.task,
+          maxUses: request.maxUses,
         },
       )
   }
@@ -219,6 +229,13 @@ async function replyWithError(
     body.exchange_id = exchangeId
     headers = { ...headers, 'keybroker-exchange-id': exchangeId }
   }
+  if (failure instanceof ApprovalPendingError) {
+    // the requester waits with Broker.WaitForApproval(approval_id); asking again while pending gets the same id
+    body.approval_id = failure.approvalId
+    headers = { ...headers, 'keybroker-approval-id': failure.approvalId }
+  }
+  if (failure instanceof RecordedError && failure.retryAfterMs !== undefined)
+    headers = { ...headers, 'retry-after': String(retryAfterSeconds(failure.retryAfterMs)) }
   // a refused upload is not read just to keep the connection alive
   if (!req.readableEnded) headers = { ...headers, connection: 'close' }
   if (res.headersSent || res.destroyed) {

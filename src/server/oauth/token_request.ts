@@ -1,4 +1,5 @@
 import { BrokerError } from '../../errors.js'
+import type { RawTask } from '../../guardrails/task.js'
 import { OAuthRefusal } from './errors.js'
 import { printable } from './form.js'
 
@@ -18,7 +19,14 @@ const ISSUABLE_TOKEN_TYPES = new Set([TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_JWT])
 interface Target {
   audience: string
   scopes: string[]
+  /** Extension parameters `run_id`, `tool_call_id`, `purpose` (agent guardrails); validated by the exchange. */
+  task?: RawTask
+  /** Extension parameter `max_uses` (proxy requests the token may make); 0 = the grant's. */
+  maxUses: number
 }
+
+/** Task context form parameters, named as in the proto's TaskContext. */
+const TASK_PARAMETERS = ['run_id', 'tool_call_id', 'purpose'] as const
 
 /** A token request, validated as far as the form alone allows; identity and policy come after. */
 export type TokenRequest =
@@ -169,7 +177,33 @@ function target(form: ReadonlyMap<string, string>): Target {
     )
   }
   const scope = form.get('scope') ?? ''
-  return { audience: audience ?? resource ?? '', scopes: scope.split(' ').filter((s) => s.length > 0) }
+  return {
+    audience: audience ?? resource ?? '',
+    scopes: scope.split(' ').filter((s) => s.length > 0),
+    task: taskOf(form),
+    maxUses: maxUsesOf(form),
+  }
+}
+
+/** The task context parameters that were sent (undefined when none was). */
+function taskOf(form: ReadonlyMap<string, string>): RawTask | undefined {
+  const task: RawTask = {}
+  for (const name of TASK_PARAMETERS) {
+    const value = form.get(name)
+    if (value !== undefined) task[name] = value
+  }
+  return Object.keys(task).length > 0 ? task : undefined
+}
+
+/** `max_uses` as decimal digits; range and audience are the exchange's to judge, as over gRPC. */
+function maxUsesOf(form: ReadonlyMap<string, string>): number {
+  const value = form.get('max_uses')
+  if (value === undefined) return 0
+  if (!/^[0-9]{1,12}$/.test(value))
+    throw invalidRequest(
+      `max_uses must be a whole number of proxy requests (0 = the grant default), not "${printable(value)}"`,
+    )
+  return Number(value)
 }
 
 /** The unverified `iss` of a compact JWS, only to tell token types apart; undefined if it is not one. */
