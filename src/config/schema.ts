@@ -511,6 +511,18 @@ export const configSchema = z.strictObject({
   grants: z.array(grantSchema).default([]),
   /** Bounds on slow, idle and numerous client connections (both listeners); applied at start. */
   limits: limitsSchema.prefault(ALL_DEFAULTS),
+  /** `reflection: true` serves gRPC server reflection (grpcurl, Postman); off by default. */
+  server: z.strictObject({ reflection: z.boolean().default(false) }).prefault(ALL_DEFAULTS),
+  /**
+   * `otlp_endpoint`: export a span per exchange as OTLP/HTTP JSON to `{otlp_endpoint}/v1/traces`
+   * (e.g. an OpenTelemetry Collector at http://127.0.0.1:4318); absent = tracing off.
+   */
+  telemetry: z
+    .strictObject({
+      otlp_endpoint: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
+      service_name: nonEmpty.default('keybroker'),
+    })
+    .prefault(ALL_DEFAULTS),
 })
 
 type ParsedConfig = z.output<typeof configSchema>

@@ -28,7 +28,9 @@ import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './
 import { connectionLimitsFromConfig, grpcServerLimits, refusalReporter } from './connection_limits.js'
 import { exchangeObserver } from './exchange_observer.js'
 import { bindGrpc } from './grpc_bind.js'
+import { serveGrpcHealth } from './grpc_health.js'
 import type { GrpcListener } from './grpc_listener.js'
+import { serveReflection } from './grpc_reflection.js'
 import { type HttpListener, listenHttp } from './http_listener.js'
 import { brokerHttpRoutes } from './http_routes.js'
 import { startMaintenance } from './maintenance.js'
@@ -252,6 +254,9 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       ...approvals.admin,
       ...unimplementedAdmin(onUnexpected),
     })
+    const health = serveGrpcHealth(server, { problem: () => readiness.problem() })
+    closeOnFailure.push(() => health.stop())
+    if (config.server.reflection) serveReflection(server)
 
     closeOnFailure.push(() => {
       grpcListener?.destroy()
@@ -349,6 +354,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       closing ??= (async () => {
         maintenance.stop()
         reloader.stop()
+        health.stop()
         grpcListener?.stopAccepting()
         admin.closeWatches()
         feed.closeAll()
