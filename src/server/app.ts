@@ -18,6 +18,7 @@ import { Policy } from '../policy/policy.js'
 import { loadBrokerProto } from '../proto/load.js'
 import { UpstreamPool } from '../proxy/index.js'
 import type { Storage } from '../storage/ports.js'
+import { telemetryFromConfig } from '../telemetry/index.js'
 import { adminService } from './admin_service.js'
 import { approvalHandlers, unimplementedAdmin } from './approval_service.js'
 import { type AuditLogView, auditLogView } from './audit_view.js'
@@ -170,7 +171,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     })
     const workloadTokens =
       config.trust.oidc.length > 0 ? new WorkloadTokenVerifier(trustedIssuers(config), { clock }) : undefined
+    const telemetry = telemetryFromConfig(config.telemetry, { logger, nodeId })
+    closeOnFailure.push(() => telemetry.close())
     const exchange = new Exchange({
+      tracer: telemetry.tracer,
       issuer: () => config.issuer,
       policy: () => live.policy,
       keys,
@@ -377,6 +381,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         readiness.stop()
         await workloadTokens?.close()
         await secrets.close()
+        await telemetry.close()
         await cluster.close()
         await opened.close()
         logger.info('keybroker stopped')
