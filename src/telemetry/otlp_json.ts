@@ -43,9 +43,13 @@ function anyValue(value: AttributeValue) {
   return Number.isInteger(value) ? { intValue: String(value) } : { doubleValue: value }
 }
 
-/** Epoch ms (fractional) → decimal nanoseconds, exact to the microsecond without float overflow. */
+/** Epoch ms (fractional) → decimal nanoseconds, exact to the microsecond (string work, no BigInt: hot). */
 function unixNanos(ms: number): string {
-  const whole = Math.floor(ms)
-  const micros = Math.round((ms - whole) * 1000)
-  return (BigInt(whole) * 1_000_000n + BigInt(micros) * 1000n).toString()
+  let whole = Math.floor(ms)
+  let micros = Math.round((ms - whole) * 1000)
+  if (micros === 1000) {
+    whole += 1
+    micros = 0
+  }
+  return `${whole}${String(micros).padStart(3, '0')}000`
 }

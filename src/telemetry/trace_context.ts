@@ -45,6 +45,8 @@ export function acceptTracestate(header: string | undefined): string | undefined
   return header !== undefined && header.length > 0 && header.length <= MAX_HEADER ? header : undefined
 }
 
+const ZERO_IDS: Record<number, string> = { 8: '0'.repeat(16), 16: '0'.repeat(32) }
+
 // Ids come from a pool refilled 4 KiB at a time: one CSPRNG call per ~500 spans, not one per span.
 const pool = Buffer.allocUnsafe(4096)
 let offset = pool.length
@@ -57,7 +59,7 @@ function randomHex(bytes: number): string {
     }
     const hex = pool.toString('hex', offset, offset + bytes)
     offset += bytes
-    if (!ALL_ZERO.test(hex)) return hex // all-zero ids are invalid
+    if (hex !== ZERO_IDS[bytes]) return hex // all-zero ids are invalid
   }
 }
 
