@@ -521,6 +521,19 @@ export const configSchema = z.strictObject({
   /** Alert rules over the audit log and the webhooks they are POSTed to (src/config/alerts_schema.ts). */
   alerts: alertsSchema.optional(),
   metrics: metricsSchema.prefault(ALL_DEFAULTS),
+
+  /** `reflection: true` serves gRPC server reflection (grpcurl, Postman); off by default. */
+  server: z.strictObject({ reflection: z.boolean().default(false) }).prefault(ALL_DEFAULTS),
+  /**
+   * `otlp_endpoint`: export a span per exchange as OTLP/HTTP JSON to `{otlp_endpoint}/v1/traces`
+   * (e.g. an OpenTelemetry Collector at http://127.0.0.1:4318); absent = tracing off.
+   */
+  telemetry: z
+    .strictObject({
+      otlp_endpoint: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
+      service_name: nonEmpty.default('keybroker'),
+    })
+    .prefault(ALL_DEFAULTS),
 })
 
 type ParsedConfig = z.output<typeof configSchema>

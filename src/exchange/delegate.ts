@@ -115,6 +115,7 @@ export async function delegateToken(
     const child = childBudget({ maxUses: own.maxUses, requested }, parentLeft)
     budget = { maxUses: child.reported, ownUses: child.ownUses }
     scopes = decision.scopes
+    steps.step(base, 'produce')
     minted = mintAccessToken(deps.keys.signingKey(), {
       issuer: deps.issuer(),
       subject: parent.sub,

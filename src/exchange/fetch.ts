@@ -57,6 +57,7 @@ export async function fetchSecret(
       base.approval_id = approved.id
       base.detail = { ...base.detail, approver: approved.approver, approval_reason: approved.reason }
     }
+    steps.step(base, 'produce')
     got = await deps.secrets.get(name, signal)
   } catch (err) {
     if (err instanceof RecordedError) throw err

@@ -112,6 +112,7 @@ export async function issueToken(
       }
     }
     scopes = decision.scopes
+    steps.step(base, 'produce')
     minted = mintAccessToken(deps.keys.signingKey(), {
       issuer: deps.issuer(),
       subject: identity.subject,

@@ -7,6 +7,7 @@ import { tokenFingerprint } from '../identity/oidc.js'
 import { type AccessTokenClaims, splitScopeClaim } from '../issuer/mint.js'
 import { verifyAccessToken } from '../issuer/verify.js'
 import { evaluateProxyRequest } from '../policy/proxy_scopes.js'
+import { traceOf } from '../telemetry/exchange_trace.js'
 import { normalizeProxyPath } from './lib/proxy_path.js'
 import type { ExchangeSteps, RecordedError } from './steps.js'
 
@@ -84,8 +85,10 @@ export class ProxyExchange {
       route: request.route.slice(0, 128),
       detail: { method: request.method.slice(0, 16), path: request.rawPath.slice(0, MAX_AUDITED_PATH) },
     }
+    if (deps.tracer) this.steps.beginTrace(creds, 'proxy', audit)
     try {
       const claims = await this.authenticate(creds, audit)
+      this.steps.step(audit, 'authorize')
       audit.subject = claims.sub
       audit.auth_method = 'broker_token'
       audit.issuer = claims.iss
@@ -132,6 +135,7 @@ export class ProxyExchange {
         throw new BrokerError('ERR_UNIMPLEMENTED', 'this broker has no secret source wired for the proxy')
       }
       audit.secret_name = route.secret
+      this.steps.step(audit, 'produce')
       const secret = await deps.proxySecrets.get(route.secret, signal)
       audit.detail = {
         ...audit.detail,
@@ -148,6 +152,9 @@ export class ProxyExchange {
       // A budgeted token spends one use of itself and of every budgeted ancestor in the same
       // transaction as this row: no row, no use; no use left, no row and a 429.
       const budget = claims.kb_budget
+      // the exchange goes on past this row: its span ends with the outcome row
+      const trace = deps.tracer && traceOf(audit)
+      if (trace) trace.held = true
       const { id: authorizedExchangeId, remaining } = await this.steps.record(
         { ...audit, decision: 'allow', detail: { ...audit.detail, phase: 'authorized' } },
         started,
@@ -171,8 +178,20 @@ export class ProxyExchange {
         started,
       }
     } catch (err) {
+      releaseTrace(audit)
       throw await this.steps.refuse(audit, err, started)
     }
+  }
+
+  /**
+   * Tracing: the request to the upstream begins; returns the `traceparent` to send it (naming the
+   * `upstream` span), or undefined with tracing off.
+   */
+  upstreamTraceparent(grant: ProxyGrant): string | undefined {
+    const trace = this.steps.deps.tracer && traceOf(grant.audit)
+    if (!trace) return undefined
+    trace.step('upstream')
+    return trace.traceparent()
   }
 
   /**
@@ -181,6 +200,7 @@ export class ProxyExchange {
    * committed; the caller must then discard the upstream response.
    */
   async recordForwarded(grant: ProxyGrant, outcome: ProxyOutcome): Promise<string> {
+    releaseTrace(grant.audit)
     const { id } = await this.steps.record(
       {
         ...grant.audit,
@@ -220,6 +240,7 @@ export class ProxyExchange {
 
   /** Step 4 for a request that was allowed but could not be completed (upstream fault, caller gone). */
   recordFailed(grant: ProxyGrant, err: unknown, outcome: ProxyOutcome): Promise<RecordedError> {
+    releaseTrace(grant.audit)
     return this.steps.refuse(
       { ...grant.audit, detail: { ...grant.audit.detail, ...outcomeDetail(grant, outcome) } },
       err,
@@ -302,6 +323,12 @@ function checkCertificateBinding(claims: AccessTokenClaims, creds: CallerCredent
       'token is bound to a different client certificate than the one on this connection',
     )
   }
+}
+
+/** The outcome row (or a refusal) is the proxy exchange's last: its span ends there. */
+function releaseTrace(audit: ExchangeRecord): void {
+  const trace = traceOf(audit)
+  if (trace) trace.held = false
 }
 
 function outcomeDetail(grant: ProxyGrant, outcome: ProxyOutcome): Record<string, number | string> {

@@ -16,6 +16,7 @@ import type { SigningKeys } from '../issuer/signing_keys.js'
 import type { Policy } from '../policy/policy.js'
 import type { SecretResolver } from '../providers/resolver.js'
 import type { CommitEffects } from '../storage/ports.js'
+import { attachTrace, type ExchangeStepName, type ExchangeTracer, traceOf } from '../telemetry/index.js'
 import type { AuditAppender, ProxySecretSource, RevocationPort } from './ports.js'
 
 /** Everything an exchange needs; built once by the composition root (src/server/app.ts). */
@@ -43,6 +44,8 @@ export interface ExchangeDeps {
   observe?: (event: ExchangeEvent) => void
   /** Blocks, rate limits, budgets and refusal folding (agent guardrails); absent = none. */
   guardrails?: Guardrails
+  /** Tracing (`telemetry.otlp_endpoint`); absent = off, and each step costs one null check. */
+  tracer?: ExchangeTracer
 }
 
 export interface ExchangeEvent {
@@ -97,6 +100,7 @@ export class ExchangeSteps {
 
   /** Step 1: credentials → Identity; a failure is audited as `auth_failure` and rethrown. */
   async authenticate(creds: CallerCredentials, started: bigint, call: string): Promise<Identity> {
+    if (this.deps.tracer) this.beginTrace(creds, call)
     try {
       return await authenticateCaller(creds, {
         certificates: this.deps.certificates,
@@ -115,11 +119,29 @@ export class ExchangeSteps {
           (creds.verifiedCertificate ? certificateThumbprint(creds.verifiedCertificate) : undefined),
         detail: { call, code: error.code, ...credentialFingerprints(creds), ...transportOf(creds) },
       }
+      if (creds.trace) attachTrace(record, creds.trace)
       const folded = this.fold(record, error, started)
       if (folded) throw new RecordedError(error, folded, true)
       const { id } = await this.record(record, started, error)
       throw new RecordedError(error, id, true)
     }
+  }
+
+  /**
+   * Tracing: open this exchange's span (a child of the caller's `traceparent`) at step 1. The trace
+   * rides on `creds` until the first audit record exists, then on the record and its copies.
+   */
+  beginTrace(creds: CallerCredentials, call: string, record?: ExchangeRecord): void {
+    const trace = this.deps.tracer?.begin(call, creds)
+    if (!trace) return
+    creds.trace = trace
+    if (record) attachTrace(record, trace)
+    trace.step('authenticate')
+  }
+
+  /** Tracing: this exchange moves on to `step` (authorize → produce → record; proxy: upstream). */
+  step(record: ExchangeRecord, step: ExchangeStepName): void {
+    if (this.deps.tracer) traceOf(record)?.step(step)
   }
 
   /** The audit fields every row about an authenticated caller carries. */
@@ -128,7 +150,7 @@ export class ExchangeSteps {
     identity: Identity,
     fields: Partial<ExchangeRecord> & { kind: ExchangeKind },
   ): ExchangeRecord {
-    return {
+    const record: ExchangeRecord = {
       decision: 'allow',
       subject: identity.subject,
       auth_method: identity.method,
@@ -138,6 +160,12 @@ export class ExchangeSteps {
       ...fields,
       detail: withTransport(creds, fields.detail),
     }
+    const trace = creds.trace
+    if (trace) {
+      attachTrace(record, trace)
+      trace.step('authorize')
+    }
+    return record
   }
 
   /**
@@ -159,6 +187,7 @@ export class ExchangeSteps {
       ...fields,
       detail: withTransport(creds, fields.detail),
     }
+    if (creds.trace) attachTrace(base, creds.trace)
     return this.refuse(base, err, started)
   }
 
@@ -186,6 +215,7 @@ export class ExchangeSteps {
     const id = this.deps.guardrails?.fold(record, error.code)
     if (id === undefined) return undefined
     const latencyUs = Number((process.hrtime.bigint() - started) / 1000n)
+    if (this.deps.tracer) traceOf(record)?.finish({ ...record, decision: 'deny' }, id, error.code)
     this.deps.observe?.({
       kind: record.kind,
       decision: 'deny',
@@ -239,9 +269,12 @@ export class ExchangeSteps {
     effects?: CommitEffects,
   ): Promise<{ id: string; seq: number; remaining?: number }> {
     const latencyUs = Number((process.hrtime.bigint() - started) / 1000n)
+    const trace = this.deps.tracer && traceOf(record)
+    trace?.step('record')
     try {
       record.latency_us = latencyUs
       const stored = await this.deps.audit.append(record, effects)
+      if (trace && !trace.held) trace.finish(record, stored.id, outcome?.code)
       this.deps.observe?.({
         kind: record.kind,
         decision: record.decision,
@@ -254,6 +287,7 @@ export class ExchangeSteps {
     } catch (err) {
       // a spent budget is the database's answer, not a fault: the caller records the refusal
       if (err instanceof BrokerError && err.code === 'ERR_BUDGET_EXHAUSTED') throw err
+      if (trace) trace.finish({ ...record, decision: 'error' }, undefined, 'ERR_AUDIT_UNAVAILABLE')
       this.deps.observe?.({ kind: record.kind, decision: 'error', latencyUs, code: 'ERR_AUDIT_UNAVAILABLE' })
       if (err instanceof BrokerError && err.code === 'ERR_AUDIT_UNAVAILABLE') throw err
       throw new BrokerError('ERR_AUDIT_UNAVAILABLE', 'audit log unavailable; no credential was issued', {

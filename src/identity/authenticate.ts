@@ -1,4 +1,5 @@
 import { BrokerError } from '../errors.js'
+import type { ExchangeTrace } from '../telemetry/exchange_trace.js'
 import type { Identity } from './identity.js'
 import { type CertificateIdentityCache, certificateThumbprint } from './mtls.js'
 
@@ -16,6 +17,11 @@ export interface CallerCredentials {
   secureTransport: boolean
   /** Which front door the call came through; recorded as `detail.transport` on its audit row. */
   transport?: 'grpc' | 'oauth' | 'proxy'
+  /** The caller's W3C `traceparent` / `tracestate` (gRPC metadata or HTTP header), unparsed. */
+  traceparent?: string
+  tracestate?: string
+  /** This exchange's trace, opened by step 1 when tracing is on. */
+  trace?: ExchangeTrace
 }
 
 export interface WorkloadTokenVerifierLike {

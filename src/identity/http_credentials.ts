@@ -20,6 +20,10 @@ export function httpCallerCredentials(
     secureTransport: socket instanceof TLSSocket,
   }
   if (transport) creds.transport = transport
+  // W3C trace context (tracing on or off: a header read; a repeated header is joined, and so ignored)
+  const { traceparent, tracestate } = req.headers
+  if (typeof traceparent === 'string') creds.traceparent = traceparent
+  if (typeof tracestate === 'string') creds.tracestate = tracestate
   if (socket instanceof TLSSocket) {
     let peer = byConnection.get(socket)
     if (!peer) {

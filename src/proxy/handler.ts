@@ -86,6 +86,8 @@ async function forward(
     )
     // The agent chooses Accept-Encoding; a compressed echo of the key would pass the scan unseen.
     if (scanBody) headers['accept-encoding'] = 'identity'
+    const traceparent = exchange.upstreamTraceparent(grant)
+    if (traceparent) headers.traceparent = traceparent
     response = await upstreams.dispatcher(grant.routeName, route).request({
       origin: grant.origin,
       path: query ? `${grant.upstreamPath}?${query}` : grant.upstreamPath,

@@ -22,6 +22,7 @@ import { Policy } from '../policy/policy.js'
 import { loadBrokerProto } from '../proto/load.js'
 import { UpstreamPool } from '../proxy/index.js'
 import type { Storage } from '../storage/ports.js'
+import { telemetryFromConfig } from '../telemetry/index.js'
 import { adminService } from './admin_service.js'
 import { alertsFromConfig } from './alerts_wiring.js'
 import { approvalHandlers } from './approval_service.js'
@@ -34,7 +35,9 @@ import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './
 import { connectionLimitsFromConfig, grpcServerLimits, refusalReporter } from './connection_limits.js'
 import { exchangeObserver } from './exchange_observer.js'
 import { bindGrpc } from './grpc_bind.js'
+import { serveGrpcHealth } from './grpc_health.js'
 import type { GrpcListener } from './grpc_listener.js'
+import { serveReflection } from './grpc_reflection.js'
 import { type HttpListener, listenHttp } from './http_listener.js'
 import { brokerHttpRoutes } from './http_routes.js'
 import { startMaintenance } from './maintenance.js'
@@ -190,7 +193,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     })
     const workloadTokens =
       config.trust.oidc.length > 0 ? new WorkloadTokenVerifier(trustedIssuers(config), { clock }) : undefined
+    const telemetry = telemetryFromConfig(config.telemetry, { logger, nodeId })
+    closeOnFailure.push(() => telemetry.close())
     const exchange = new Exchange({
+      tracer: telemetry.tracer,
       issuer: () => config.issuer,
       policy: () => live.policy,
       keys,
@@ -287,6 +293,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
     })
     alerts = alertsFromConfig(config, { storage, audit, clock, logger, nodeId, metrics })
     closeOnFailure.push(() => alerts?.stop())
+
+    const health = serveGrpcHealth(server, { problem: () => readiness.problem() })
+    closeOnFailure.push(() => health.stop())
+    if (config.server.reflection) serveReflection(server)
 
     closeOnFailure.push(() => {
       grpcListener?.destroy()
@@ -386,6 +396,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       closing ??= (async () => {
         maintenance.stop()
         reloader.stop()
+        health.stop()
         grpcListener?.stopAccepting()
         admin.closeWatches()
         feed.closeAll()
@@ -409,6 +420,7 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         await alerts?.stop()
         await workloadTokens?.close()
         await secrets.close()
+        await telemetry.close()
         await cluster.close()
         await opened.close()
         logger.info('keybroker stopped')

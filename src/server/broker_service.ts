@@ -24,7 +24,13 @@ export function callerCredentials(call: AnyCall, listener: GrpcListener | undefi
     authorization: authorization.length > 0 ? String(authorization[0]) : undefined,
     secureTransport: listener !== undefined || call.getAuthContext().transportSecurityType === 'ssl',
     transport: 'grpc',
+    traceparent: firstText(call.metadata.get('traceparent')),
+    tracestate: firstText(call.metadata.get('tracestate')),
   }
+}
+
+function firstText(values: grpc.MetadataValue[]): string | undefined {
+  return typeof values[0] === 'string' ? values[0] : undefined
 }
 
 /** BrokerError → gRPC status + message, with the audit row's id as trailing metadata. */

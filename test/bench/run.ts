@@ -6,8 +6,8 @@
  * Prints a table and writes test/bench/results/latest.json. Not part of `make test`.
  *
  * Environment: BENCH_SECONDS (measured seconds per row, default 5), BENCH_WARMUP_SECONDS (1.5),
- * BENCH_RSS_ISSUANCES (300000), BENCH_LIST_ROWS (2000000), BENCH_ONLY (comma-separated row groups:
- * signing,transport,issue,issue-pg,fetch,peer,oauth,growth,list,rss,audit,leakscan), BENCH_PROFILE=1 (broker --cpu-prof into
+ * BENCH_RSS_ISSUANCES (300000), BENCH_LIST_ROWS (2000000), BENCH_TRACING_ROUNDS (3), BENCH_ONLY (comma-separated row groups:
+ * signing,transport,issue,issue-pg,tracing,fetch,peer,oauth,growth,list,rss,audit,leakscan), BENCH_PROFILE=1 (broker --cpu-prof into
  * test/bench/results/profiles).
  */
 import { type ChildProcess, fork } from 'node:child_process'
@@ -23,6 +23,7 @@ import { BINARY_VERSION } from '../../src/storage/migrations.js'
 import { openStorage } from '../../src/storage/open.js'
 import { openDatabase, openSqliteStorage } from '../../src/storage/sqlite/index.js'
 import { ADMIN, BILLING, baseConfigYaml, REPO_ROOT } from '../fixtures/broker.js'
+import { OtlpReceiver } from '../fixtures/otlp_receiver.js'
 import { TestPki } from '../fixtures/pki.js'
 import { FakeVault } from '../fixtures/vault_server.js'
 import { cpuMicros, type LoadResult, type LoadSpec, Samples, summarize, type UsageReport } from './stats.js'
@@ -368,6 +369,52 @@ if (wanted('issue-pg')) {
       await pgAdmin.end()
     }
   }
+}
+
+// ---------- 3c. IssueToken with tracing off vs on (OTLP/HTTP JSON to a loopback receiver) ----------
+
+const TRACING_ROUNDS = Number(process.env.BENCH_TRACING_ROUNDS ?? 3)
+
+if (wanted('tracing')) {
+  log(`broker: IssueToken c=64, tracing off vs on, ${TRACING_ROUNDS} interleaved rounds (median shown)`)
+  const receiver = await OtlpReceiver.start()
+  const off = await startBrokerProcess(brokerConfig(), 'tracing-off')
+  const on = await startBrokerProcess(
+    brokerConfig({ extraYaml: `telemetry: { otlp_endpoint: "${receiver.url}" }` }),
+    'tracing-on',
+  )
+  const runs: Record<'off' | 'on', Measured[]> = { off: [], on: [] }
+  for (let round = 0; round < TRACING_ROUNDS; round++) {
+    // alternating which side goes first, so a change in the machine's load hits both alike
+    const order = round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)
+    for (const side of order) {
+      const server = side === 'off' ? off : on
+      runs[side].push(
+        await measure(server, { kind: 'issue', port: server.port, ...asBilling, concurrency: 64, ...timed }),
+      )
+    }
+  }
+  await off.stop()
+  await on.stop()
+  await receiver.close()
+  const median = (ms: Measured[]) => {
+    const sorted = ms
+      .filter((m): m is Exclude<Measured, { unimplemented: string }> => 'result' in m)
+      .sort((a, b) => a.cpuUs / a.result.requests - b.cpuUs / b.result.requests)
+    return sorted[Math.floor(sorted.length / 2)]!
+  }
+  const rowOff = rowFrom('tracing', 'broker: IssueToken, tracing off', 64, median(runs.off))
+  const rowOn = rowFrom(
+    'tracing',
+    'broker: IssueToken, tracing on (OTLP to loopback)',
+    64,
+    median(runs.on),
+    `${receiver.spans.length.toLocaleString('en')} spans received`,
+  )
+  const perRun = (side: 'off' | 'on') =>
+    runs[side].map((m) => ('result' in m ? fmt(m.cpuUs / m.result.requests, 0) : 'n/a')).join(', ')
+  log(`  CPU/req per round: off ${perRun('off')}; on ${perRun('on')}`)
+  log(`  on/off CPU per request: ${fmt(rowOn.cpuUsPerReq! / rowOff.cpuUsPerReq!, 2)}×`)
 }
 
 // ---------- 4. broker FetchSecret, warm cache ----------
