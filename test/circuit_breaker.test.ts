@@ -383,7 +383,7 @@ describe('circuit breaker', () => {
         const refused = await secrets.get('stripe').catch((e: unknown) => e)
         expect((refused as BrokerError).code).to.equal('ERR_UPSTREAM_REFUSED')
         const missing = await secrets.get('other').catch((e: unknown) => e)
-        expect((missing as BrokerError).code).to.equal('ERR_FAILED_PRECONDITION')
+        expect((missing as BrokerError).code).to.equal('ERR_UPSTREAM_NOT_FOUND')
       }
       expect(states).to.deep.equal(['vault:closed'])
     })

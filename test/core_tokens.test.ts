@@ -76,10 +76,24 @@ describe('core: issued tokens verify against the JWKS (every claim), across rest
 
     const claims = payload as JWTPayload & Record<string, unknown>
     expect(Object.keys(claims).sort()).to.deep.equal(
-      ['aud', 'client_id', 'cnf', 'exp', 'iat', 'iss', 'jti', 'kb_idp', 'nbf', 'scope', 'sub'].sort(),
+      [
+        'aud',
+        'client_id',
+        'cnf',
+        'exp',
+        'iat',
+        'iss',
+        'jti',
+        'kb_grant',
+        'kb_idp',
+        'nbf',
+        'scope',
+        'sub',
+      ].sort(),
     )
     expect(claims.iss).to.equal('https://keybroker.test')
     expect(claims.sub).to.equal(BILLING)
+    expect(claims.kb_grant, 'the grant that allowed it').to.equal('billing')
     expect(claims.aud).to.equal('payments-api')
     expect(claims.iat).to.be.within(before, after)
     expect(claims.nbf).to.equal(claims.iat)

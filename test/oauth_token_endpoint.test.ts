@@ -65,7 +65,7 @@ describe('OAuth token endpoint (RFC 8693 token exchange, client_credentials with
     t = await TestBroker.start({
       // write_timeout 1s: a locked audit database fails a request after about a second
       configYaml: (dir, pki) =>
-        `${serverConfigYaml(dir, pki).replace(/^audit: \{ path: (.*) \}$/m, 'audit: { path: $1, write_timeout: 1s }')}${trustYaml(dir, k8s)}${grantsYaml('k8s-prod')}`,
+        `${serverConfigYaml(dir, pki).replace(/^storage: \{ path: (.*) \}$/m, 'storage: { path: $1 }\naudit: { write_timeout: 1s }')}${trustYaml(dir, k8s)}${grantsYaml('k8s-prod')}`,
     })
     billing = await t.pki.spiffe('billing', BILLING)
     stranger = await t.pki.spiffe('stranger', STRANGER)

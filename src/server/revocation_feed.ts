@@ -42,10 +42,10 @@ export interface RevocationFeedSource {
  * An unknown cursor replays everything live.
  */
 export function storeFeedSource(list: RevocationList): RevocationFeedSource {
+  // A token revocation names only its token: the subject a row may record is context, and a feed
+  // event with a subject means "every token of that subject" to a verifier.
   const toEvent = (e: RevocationEvent): RevocationFeedEvent => ({
     ...(e.kid ? { kid: e.kid } : { tokenId: e.tokenId }),
-    ...(e.subject ? { subject: e.subject } : {}),
-    ...(e.issuer ? { issuer: e.issuer } : {}),
     notAfter: e.notAfter,
     cursor: `r1.${e.seq}`,
   })
