@@ -138,7 +138,10 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
       maxTokenLifetimeMs,
       clock,
     })
-    await assertKekMatches(storage.keys, kek, { kekFile: config.keys.kek_file, location: storage.location })
+    await assertKekMatches(signingKeyRows(storage.keys), kek, {
+      kekFile: config.keys.kek_file,
+      location: storage.location,
+    })
     await keys.init()
     const revocations = new RevocationList(storage.revocations, clock)
     await revocations.refresh()

@@ -15,6 +15,7 @@ import { monotonicUlid } from '../audit/lib/ulid.js'
 import type { Clock } from '../clock.js'
 import type { BrokerConfig } from '../config/index.js'
 import { BrokerError } from '../errors.js'
+import { assertKekMatches } from '../issuer/kek_check.js'
 import { SealedKeyStore } from '../issuer/key_store.js'
 import { BINARY_VERSION, incompatibility } from '../storage/migrations.js'
 import { openStorage } from '../storage/open.js'
@@ -167,7 +168,12 @@ export async function openBrokerStorage(
     const checkpointKey = durability
       ? await loadOrCreateCheckpointKey(storage.keys, durability.kek, options.clock.now()).catch(
           async (err) => {
-            // a wrong KEK is best named by the signing key it fails on (what operators know by kid)
+            // a wrong KEK is best said as such (naming the signing keys operators know by kid);
+            // one damaged row among good ones is named by its own kid
+            await assertKekMatches(signingKeyRows(storage.keys), durability.kek, {
+              kekFile: config.keys.kek_file,
+              location: storage.location,
+            })
             await new SealedKeyStore(signingKeyRows(storage.keys), durability.kek).load()
             throw err
           },
