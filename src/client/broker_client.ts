@@ -3,8 +3,8 @@ import type { BrokerClient as RawBrokerClient } from '../generated/keybroker/v1/
 import type { IssueTokenResponse__Output } from '../generated/keybroker/v1/IssueTokenResponse.js'
 import { loadBrokerProto } from '../proto/load.js'
 import { CredentialFiles } from './credential_files.js'
-import { BrokerError, configError, fromServiceError } from './errors.js'
-import { withRetries } from './retry.js'
+import { BrokerError, configError, fromServiceError, noAnswer } from './errors.js'
+import { settleBy, withRetries } from './retry.js'
 import { type BrokerToken, TokenCache } from './token_cache.js'
 
 /**
@@ -130,6 +130,8 @@ type UnaryMethod<Res> = (
 ) => grpc.ClientUnaryCall
 
 const DEFAULT_DEADLINE_MS = 5_000
+/** How long after its deadline a call is failed by the SDK itself if grpc-js has not reported back. */
+const DEADLINE_BACKSTOP_MS = 1_000
 /** Reconnect quickly after a broker restart; grpc-js would otherwise back off for up to two minutes. */
 const CHANNEL_DEFAULTS: grpc.ChannelOptions = {
   'grpc.initial_reconnect_backoff_ms': 100,
@@ -369,7 +371,8 @@ export class BrokerClient {
   }
 
   private call<Res>(method: Method, request: object): Promise<Res> {
-    return withRetries(
+    const started = Date.now()
+    const work = withRetries(
       async (deadline) => {
         if (this.closed)
           throw new BrokerError('ERR_CLIENT_CLOSED', grpc.status.CANCELLED, 'BrokerClient is closed')
@@ -384,6 +387,27 @@ export class BrokerClient {
       },
       { deadlineMs: this.deadlineMs, initialBackoffMs: 100, maxBackoffMs: 1_000, now: Date.now },
     )
+      .catch((err: unknown) => {
+        throw this.explainNoAnswer(err)
+      })
+    // grpc-js enforces the deadline itself; this backstop (a ref'd timer) keeps the process alive while
+    // the call is pending and rejects even if the transport never reports back.
+    return settleBy(
+      work,
+      started + this.deadlineMs + DEADLINE_BACKSTOP_MS,
+      () => noAnswer(this.options.address, this.deadlineMs, 'the call did not settle before its deadline'),
+      Date.now,
+    )
+  }
+
+  /** A failure where no broker answered becomes one ERR_UNREACHABLE error naming the address. */
+  private explainNoAnswer(err: unknown): unknown {
+    if (!(err instanceof BrokerError) || err.code !== 'ERR_UNREACHABLE') return err
+    const detail =
+      err.grpcCode === grpc.status.DEADLINE_EXCEEDED
+        ? 'no connection or no reply before the deadline'
+        : err.message
+    return noAnswer(this.options.address, this.deadlineMs, detail, err)
   }
 
   /** The channel for the current TLS material; rebuilt when a rotated certificate is loaded. */

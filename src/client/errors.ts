@@ -81,3 +81,18 @@ export function fromServiceError(err: grpc.ServiceError): BrokerError {
 export function configError(message: string, cause?: unknown): BrokerError {
   return new BrokerError('ERR_CLIENT_CONFIG', grpc.status.INVALID_ARGUMENT, message, { cause })
 }
+
+/**
+ * No broker answered within the deadline (connection refused, nobody answering, the broker gone
+ * mid-call): `ERR_UNREACHABLE` with status UNAVAILABLE, naming the address so the message is
+ * actionable on its own.
+ */
+export function noAnswer(address: string, deadlineMs: number, detail: string, cause?: unknown): BrokerError {
+  const oneLine = detail.replace(/\s+/g, ' ').trim()
+  return new BrokerError(
+    'ERR_UNREACHABLE',
+    grpc.status.UNAVAILABLE,
+    `no answer from the broker at ${address} within ${deadlineMs} ms: ${oneLine}`,
+    { cause },
+  )
+}
