@@ -386,10 +386,9 @@ export class BrokerClient {
         })
       },
       { deadlineMs: this.deadlineMs, initialBackoffMs: 100, maxBackoffMs: 1_000, now: Date.now },
-    )
-      .catch((err: unknown) => {
-        throw this.explainNoAnswer(err)
-      })
+    ).catch((err: unknown) => {
+      throw this.explainNoAnswer(err)
+    })
     // grpc-js enforces the deadline itself; this backstop (a ref'd timer) keeps the process alive while
     // the call is pending and rejects even if the transport never reports back.
     return settleBy(
