@@ -5,42 +5,10 @@
  *
  * Messages are written for a person and never contain a token, a secret value or a key.
  */
-export type BrokerErrorCode =
-  // caller could not be authenticated
-  | 'ERR_NO_CREDENTIALS'
-  | 'ERR_CERTIFICATE_INVALID'
-  | 'ERR_TOKEN_INVALID'
-  | 'ERR_TOKEN_EXPIRED'
-  | 'ERR_TOKEN_REVOKED'
-  | 'ERR_ISSUER_UNKNOWN'
-  | 'ERR_INSECURE_TRANSPORT'
-  // caller is known but not permitted
-  | 'ERR_NO_GRANT'
-  | 'ERR_AUDIENCE_NOT_GRANTED'
-  | 'ERR_SCOPE_NOT_GRANTED'
-  | 'ERR_SECRET_NOT_GRANTED'
-  | 'ERR_DELEGATION_DENIED'
-  | 'ERR_NOT_ADMIN'
-  // malformed request
-  | 'ERR_INVALID_ARGUMENT'
-  | 'ERR_REQUEST_TOO_LARGE'
-  | 'ERR_NOT_FOUND'
-  | 'ERR_FAILED_PRECONDITION'
-  // the caller went away before the answer
-  | 'ERR_CANCELLED'
-  | 'ERR_WATCHER_TOO_SLOW'
-  // broker or upstream faults
-  | 'ERR_ISSUER_UNAVAILABLE'
-  | 'ERR_AUDIT_UNAVAILABLE'
-  | 'ERR_UPSTREAM_UNAVAILABLE'
-  | 'ERR_UPSTREAM_TIMEOUT'
-  | 'ERR_UPSTREAM_REFUSED'
-  | 'ERR_KEYS_UNAVAILABLE'
-  | 'ERR_KEY_STORE_CORRUPT'
-  | 'ERR_CONFIG'
-  | 'ERR_SHUTTING_DOWN'
-  | 'ERR_UNIMPLEMENTED'
-  | 'ERR_INTERNAL'
+import type { BrokerErrorCode } from './errors/codes.js'
+
+/** The code list lives in one dependency-free module that the client SDK shares. */
+export type { BrokerErrorCode }
 
 export class BrokerError extends Error {
   readonly code: BrokerErrorCode

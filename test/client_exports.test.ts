@@ -6,6 +6,6 @@ describe('package export keybroker/client', () => {
     const token: BrokerToken | undefined = undefined
     expect(token).to.equal(undefined)
     expect(BrokerClient).to.be.a('function')
-    expect(new BrokerError('ERR_X', 14, 'm')).to.be.instanceOf(Error)
+    expect(new BrokerError('ERR_UNREACHABLE', 14, 'm')).to.be.instanceOf(Error)
   })
 })

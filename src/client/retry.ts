@@ -69,6 +69,6 @@ function gaveUp(err: BrokerError, policy: RetryPolicy): BrokerError {
     err.code,
     status.UNAVAILABLE,
     `${err.message} (gave up after retrying for up to ${policy.deadlineMs} ms)`,
-    { cause: err, exchangeId: err.exchangeId },
+    { cause: err, exchangeId: err.exchangeId, brokerCode: err.brokerCode },
   )
 }
