@@ -1,11 +1,10 @@
 import * as grpc from '@grpc/grpc-js'
-import type { BrokerClient as RawBrokerClient } from '../generated/keybroker/v1/Broker.js'
-import type { IssueTokenResponse__Output } from '../generated/keybroker/v1/IssueTokenResponse.js'
-import { loadBrokerProto } from '../proto/load.js'
 import { CredentialFiles } from './credential_files.js'
 import { BrokerError, configError, fromServiceError, noAnswer } from './errors.js'
 import { settleBy, withRetries } from './retry.js'
 import { type BrokerToken, TokenCache } from './token_cache.js'
+import type { FetchSecretResponseWire, IssueTokenResponseWire, WhoAmIResponseWire } from './wire/messages.js'
+import { serviceClientConstructor } from './wire/service.js'
 
 /**
  * Options of {@link BrokerClient}.
@@ -129,6 +128,10 @@ type UnaryMethod<Res> = (
   callback: (err: grpc.ServiceError | null, res: Res) => void,
 ) => grpc.ClientUnaryCall
 
+/** The Broker service's client class, from the descriptor embedded at build time (no .proto read). */
+const BrokerService = serviceClientConstructor('keybroker.v1.Broker')
+type RawBrokerClient = InstanceType<typeof BrokerService>
+
 const DEFAULT_DEADLINE_MS = 5_000
 /** How long after its deadline a call is failed by the SDK itself if grpc-js has not reported back. */
 const DEADLINE_BACKSTOP_MS = 1_000
@@ -218,7 +221,7 @@ export class BrokerClient {
     const key = JSON.stringify([request.audience, scopes, bind, request.ttlSeconds ?? 0])
     return this.cache.get(key, async () =>
       toToken(
-        await this.call<IssueTokenResponse__Output>('IssueToken', {
+        await this.call<IssueTokenResponseWire>('IssueToken', {
           audience: request.audience,
           scopes,
           ttl_seconds: request.ttlSeconds ?? 0,
@@ -244,7 +247,7 @@ export class BrokerClient {
    */
   async delegate(parentToken: string, request: DelegateRequest): Promise<BrokerToken> {
     return toToken(
-      await this.call<IssueTokenResponse__Output>('DelegateToken', {
+      await this.call<IssueTokenResponseWire>('DelegateToken', {
         parent_token: parentToken,
         scopes: request.scopes ?? [],
         ttl_seconds: request.ttlSeconds ?? 0,
@@ -265,10 +268,7 @@ export class BrokerClient {
    * ```
    */
   async secret(name: string): Promise<BrokerSecret> {
-    const res = await this.call<{ value: Buffer; version: string; expires_at: number; exchange_id: string }>(
-      'FetchSecret',
-      { name },
-    )
+    const res = await this.call<FetchSecretResponseWire>('FetchSecret', { name })
     return { value: res.value, version: res.version, expiresAt: res.expires_at, exchangeId: res.exchange_id }
   }
 
@@ -282,14 +282,7 @@ export class BrokerClient {
    * ```
    */
   async whoami(): Promise<WhoAmI> {
-    const res = await this.call<{
-      subject: string
-      auth_method: string
-      issuer: string
-      attributes: Record<string, string>
-      grants: string[]
-      cert_thumbprint: string
-    }>('WhoAmI', {})
+    const res = await this.call<WhoAmIResponseWire>('WhoAmI', {})
     return {
       subject: res.subject,
       authMethod: res.auth_method,
@@ -415,8 +408,7 @@ export class BrokerClient {
     if (this.channel?.version === material.version) return this.channel.client
     const previous = this.channel?.client
     const { tls, address, channelOptions } = this.options
-    const proto = loadBrokerProto()
-    const client = new proto.keybroker.v1.Broker(
+    const client = new BrokerService(
       address,
       grpc.credentials.createSsl(material.ca, material.key ?? null, material.cert ?? null),
       {
@@ -446,7 +438,7 @@ export class BrokerClient {
   }
 }
 
-function toToken(res: IssueTokenResponse__Output): BrokerToken {
+function toToken(res: IssueTokenResponseWire): BrokerToken {
   return Object.freeze({
     token: res.token,
     expiresAt: res.expires_at,
