@@ -13,8 +13,10 @@ install:
 	  npm ci --no-audit --no-fund && echo "$$want" > node_modules/.lock-sha256; \
 	fi
 
+## make build: the broker into dist/src, and the installable @keybroker/client package into dist/client.
 build: install
 	$(NODE_BIN)/tsc -p tsconfig.build.json
+	node --import tsx src/build/client_package.ts dist/client
 
 typecheck: install
 	$(NODE_BIN)/tsc --noEmit -p .
@@ -40,8 +42,8 @@ run: build
 	@echo
 	exec node bin/keybroker.js serve --config $(DEV_DIR)/keybroker.yaml
 
-## make test: type-check, lint, then the whole suite (real gRPC, TLS, SQLite).
-test: typecheck lint
+## make test: type-check, lint, build (the pack test installs the built packages), then the whole suite.
+test: typecheck lint build
 	$(NODE_BIN)/mocha 'test/**/*.test.ts'
 
 bench: build
@@ -50,6 +52,7 @@ bench: build
 gen-proto: install
 	$(NODE_BIN)/proto-loader-gen-types --keepCase --longs=Number --enums=String --defaults --oneofs \
 	  --grpcLib=@grpc/grpc-js --importFileExtension=.js --outDir=src/generated proto/keybroker/v1/broker.proto
+	node --import tsx src/build/client_descriptor.ts
 
 clean:
 	rm -rf dist

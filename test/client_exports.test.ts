@@ -1,7 +1,7 @@
 import { expect } from 'chai'
 import { BrokerClient, BrokerError, type BrokerToken } from 'keybroker/client'
 
-describe('package export keybroker/client', () => {
+describe('keybroker/client inside the repo (tsconfig paths; the packed package is test/client_package.test.ts)', () => {
   it('resolves for a consumer and exposes the SDK types', () => {
     const token: BrokerToken | undefined = undefined
     expect(token).to.equal(undefined)

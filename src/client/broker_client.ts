@@ -152,7 +152,7 @@ const CHANNEL_DEFAULTS: grpc.ChannelOptions = {
  *
  * @example
  * ```ts
- * import { BrokerClient } from 'keybroker/client'
+ * import { BrokerClient } from '@keybroker/client'
  *
  * const broker = new BrokerClient({
  *   address: 'keybroker.internal:7443',

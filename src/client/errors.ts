@@ -22,7 +22,7 @@ export type BrokerErrorCode = ErrorCode
  *
  * @example
  * ```ts
- * import { BrokerClient, BrokerError } from 'keybroker/client'
+ * import { BrokerClient, BrokerError } from '@keybroker/client'
  * import { status } from '@grpc/grpc-js'
  *
  * const client = new BrokerClient({ address: 'keybroker:7443', tls: { caFile: '/etc/keybroker/ca.pem' } })
