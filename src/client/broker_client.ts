@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js'
 import { CredentialFiles } from './credential_files.js'
 import { BrokerError, configError, fromServiceError, noAnswer } from './errors.js'
+import { HttpsFetcher } from './https_fetch.js'
 import { settleBy, withRetries } from './retry.js'
 import { type BrokerToken, TokenCache } from './token_cache.js'
 import type { FetchSecretResponseWire, IssueTokenResponseWire, WhoAmIResponseWire } from './wire/messages.js'
@@ -44,6 +45,11 @@ export interface BrokerClientOptions {
   fileCheckIntervalMs?: number
   /** Extra grpc-js channel options. */
   channelOptions?: grpc.ChannelOptions
+  /**
+   * The broker's HTTPS base URL, for {@link BrokerClient.proxyFetch} (default: `https://<host of
+   * address>:7080`, the broker's default HTTP port).
+   */
+  httpUrl?: string
 }
 
 /**
@@ -164,6 +170,7 @@ const CHANNEL_DEFAULTS: grpc.ChannelOptions = {
 export class BrokerClient {
   private readonly files: CredentialFiles
   private readonly cache: TokenCache
+  private readonly https = new HttpsFetcher()
   private readonly deadlineMs: number
   private readonly onError: (error: BrokerError) => void
   private channel?: { client: RawBrokerClient; version: number }
@@ -327,7 +334,10 @@ export class BrokerClient {
 
   /**
    * `fetch` with `Authorization: Bearer <broker token>` for `audience` added (replacing any
-   * authorization header in `init`).
+   * authorization header in `init`). HTTPS trusts the broker's CA (`tls.caFile`) besides the public
+   * roots, so the broker's own endpoints work without `NODE_EXTRA_CA_CERTS`; with
+   * `bindToCertificate` the token is bound to this client's certificate and the connection presents
+   * it (RFC 8705). Redirects are returned, not followed, so the token never travels to another URL.
    *
    * @example
    * ```ts
@@ -340,12 +350,36 @@ export class BrokerClient {
   async fetch(
     url: string | URL,
     init: RequestInit | undefined,
-    request: Pick<TokenRequest, 'audience' | 'scopes'>,
+    request: Pick<TokenRequest, 'audience' | 'scopes' | 'ttlSeconds' | 'bindToCertificate'>,
   ): Promise<Response> {
     const { token } = await this.token(request)
     const headers = new Headers(init?.headers)
     headers.set('authorization', `Bearer ${token}`)
-    return globalThis.fetch(url, { ...init, headers })
+    const material = this.files.channelMaterial()
+    return this.https.fetch(url, { ...init, headers }, material, request.bindToCertificate ?? false)
+  }
+
+  /**
+   * Call an upstream API through the broker's injection proxy: `path` on route `route`
+   * (`<httpUrl>/proxy/<route>/<path>`), with a token for audience `proxy:<route>`. The broker adds
+   * the upstream's key; this process never holds it.
+   *
+   * @example
+   * ```ts
+   * const res = await broker.proxyFetch('stripe', '/v1/charges?limit=3', { method: 'GET' })
+   * if (!res.ok) throw new Error(`stripe via keybroker: ${res.status}`)
+   * const charges = await res.json()
+   * ```
+   */
+  proxyFetch(
+    route: string,
+    path: string,
+    init?: RequestInit,
+    token: Omit<TokenRequest, 'audience'> = {},
+  ): Promise<Response> {
+    const base = this.options.httpUrl ?? defaultHttpUrl(this.options.address)
+    const url = `${base.replace(/\/+$/, '')}/proxy/${encodeURIComponent(route)}/${path.replace(/^\/+/, '')}`
+    return this.fetch(url, init, { ...token, audience: `proxy:${route}` })
   }
 
   /**
@@ -359,6 +393,7 @@ export class BrokerClient {
   close(): void {
     this.closed = true
     this.cache.close()
+    this.https.close()
     this.channel?.client.close()
     this.channel = undefined
   }
@@ -436,6 +471,12 @@ export class BrokerClient {
     if (token) metadata.set('authorization', `Bearer ${token}`)
     return metadata
   }
+}
+
+/** `https://<host>:7080` for a gRPC `host:port` (IPv6 literals keep their brackets). */
+function defaultHttpUrl(address: string): string {
+  const host = address.replace(/:\d+$/, '')
+  return `https://${host}:7080`
 }
 
 function toToken(res: IssueTokenResponseWire): BrokerToken {
