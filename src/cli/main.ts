@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import { BrokerError } from '../errors.js'
+import { registerAgentCommand } from './commands/agent.js'
 import { registerAuditCommands } from './commands/audit.js'
 import { registerClientCommands } from './commands/client.js'
 import { registerConfigCommands } from './commands/config.js'
@@ -17,6 +18,7 @@ const program = new Command()
 registerServe(program)
 registerConfigCommands(program)
 registerClientCommands(program)
+registerAgentCommand(program)
 registerKeyCommands(program)
 registerAuditCommands(program)
 registerRevokeCommand(program)

@@ -226,15 +226,27 @@ export class BrokerClient {
     // The requested ttl is part of the key: a caller asking for a 2-minute token must not be handed a
     // cached 15-minute one.
     const key = JSON.stringify([request.audience, scopes, bind, request.ttlSeconds ?? 0])
-    return this.cache.get(key, async () =>
-      toToken(
-        await this.call<IssueTokenResponseWire>('IssueToken', {
-          audience: request.audience,
-          scopes,
-          ttl_seconds: request.ttlSeconds ?? 0,
-          bind_to_certificate: bind,
-        }),
-      ),
+    return this.cache.get(key, () => this.issueToken({ ...request, scopes, bindToCertificate: bind }))
+  }
+
+  /**
+   * A new token from the broker on every call, neither taken from nor added to the cache: for a
+   * caller that schedules its own renewals (the `keybroker agent` sidecar writing token files).
+   *
+   * @example
+   * ```ts
+   * const fresh = await broker.issueToken({ audience: 'payments-api', scopes: ['payments:read'] })
+   * writeFileSync('/run/keybroker/payments.jwt', fresh.token, { mode: 0o600 })
+   * ```
+   */
+  async issueToken(request: TokenRequest): Promise<BrokerToken> {
+    return toToken(
+      await this.call<IssueTokenResponseWire>('IssueToken', {
+        audience: request.audience,
+        scopes: [...new Set(request.scopes ?? [])].sort(),
+        ttl_seconds: request.ttlSeconds ?? 0,
+        bind_to_certificate: request.bindToCertificate ?? false,
+      }),
     )
   }
 
