@@ -160,12 +160,21 @@ export function loadAgentConfig(path: string): AgentConfig {
   }
   const parsed = agentConfigSchema.safeParse(raw)
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`)
+    const problems = parsed.error.issues.map((i) => `${yamlPath(i.path) || '(top)'}: ${i.message}`)
     throw new AgentConfigError(`${path}:\n  ${problems.join('\n  ')}`)
   }
   const config = resolvePaths(parsed.data, dirname(resolve(path)))
   checkOutputs(config, path)
   return config
+}
+
+/** `outputs.tokens[0].file`, as a person reads a YAML path. */
+function yamlPath(path: PropertyKey[]): string {
+  return path.reduce<string>(
+    (text, key) =>
+      typeof key === 'number' ? `${text}[${key}]` : text ? `${text}.${String(key)}` : String(key),
+    '',
+  )
 }
 
 function resolvePaths(config: AgentConfig, base: string): AgentConfig {

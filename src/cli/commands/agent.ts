@@ -30,7 +30,7 @@ export function registerAgentCommand(program: Command): void {
         if (err instanceof AgentConfigError) throw new CliExit(`keybroker agent: ${err.message}`, 2)
         throw err
       }
-      const logger = pino({ base: { component: 'keybroker-agent' } }, pino.destination(2))
+      const logger = pino({ base: { component: 'keybroker-agent' } }, pino.destination({ dest: 2, sync: true }))
       const agent = new SidecarAgent(config, logger)
       if (opts.once) {
         const ok = await agent.once(opts.timeout * 1000)
