@@ -255,6 +255,12 @@ export const configSchema = z.strictObject({
   providers: z.record(z.string(), providerSchema).default({}),
   routes: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/), routeSchema).default({}),
   grants: z.array(grantSchema).default([]),
+  server: z
+    .strictObject({
+      /** Serve gRPC server reflection (grpcurl, Postman list the services): off unless asked for. */
+      reflection: z.boolean().default(false),
+    })
+    .prefault(ALL_DEFAULTS),
 })
 
 export type BrokerConfig = z.output<typeof configSchema> & {

@@ -19,6 +19,7 @@ import { adminService } from './admin_service.js'
 import { brokerHandlers } from './broker_service.js'
 import { ConfigReloader, type ReloadResult } from './config_reload.js'
 import { pageTokenKey, readTlsMaterial, splitHostPort, trustedIssuers } from './config_wiring.js'
+import { addGrpcHealthAndReflection } from './grpc_health.js'
 import { type GrpcListener, listenGrpcTls, type TlsMaterial } from './grpc_listener.js'
 import { type HttpListener, listenHttp, sendJson } from './http_listener.js'
 import { BrokerMetrics } from './metrics.js'
@@ -211,6 +212,8 @@ export async function startBroker(config: BrokerConfig, options: StartOptions = 
         return `audit database not writable: ${(err as { code?: string }).code ?? 'error'}`
       }
     }
+    // grpc.health.v1: SERVING exactly while ready(); reflection only with server.reflection: true
+    addGrpcHealthAndReflection(server, { healthStatus: () => !ready(), reflection: config.server.reflection })
     const httpAddress = splitHostPort(config.listen.http)
     const httpListener: HttpListener = await listenHttp(
       httpAddress.host,
