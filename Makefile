@@ -13,8 +13,10 @@ install:
 	  npm ci --no-audit --no-fund && echo "$$want" > node_modules/.lock-sha256; \
 	fi
 
+## make build: the broker into dist/src, the console front end, and the installable @keybroker/client package into dist/client.
 build: install web
 	$(NODE_BIN)/tsc -p tsconfig.build.json
+	node --import tsx src/build/client_package.ts dist/client
 
 # The console's front end (src/console/web, vanilla TS + inline SVG) bundled by esbuild into dist/console-web.
 web: install
@@ -52,8 +54,8 @@ run: build
 	@echo
 	exec node bin/keybroker.js serve --config $(DEV_DIR)/keybroker.yaml
 
-## make test: type-check, lint, the console front end and Chromium, the whole suite on SQLite, then the end-to-end half on PostgreSQL.
-test: typecheck lint web chromium
+## make test: type-check, lint, build (the console front end, and the packages the pack test installs), Chromium, the whole suite on SQLite, then the end-to-end half on PostgreSQL.
+test: typecheck lint build chromium
 	$(NODE_BIN)/mocha 'test/**/*.test.ts'
 	@$(MAKE) --no-print-directory test-postgres
 
@@ -77,6 +79,7 @@ bench: build
 gen-proto: install
 	$(NODE_BIN)/proto-loader-gen-types --keepCase --longs=Number --enums=String --defaults --oneofs \
 	  --grpcLib=@grpc/grpc-js --importFileExtension=.js --outDir=src/generated proto/keybroker/v1/broker.proto
+	node --import tsx src/build/client_descriptor.ts
 
 clean:
 	rm -rf dist

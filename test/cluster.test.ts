@@ -374,7 +374,7 @@ describe('cluster: a misconfigured replica is refused', function () {
     const otherKek = `${cluster.dir}/other-kek`
     const config = cluster.writeConfig('wrong-kek', { url: db.url, kekFile: otherKek })
     const run = await runCli(['serve', '--config', config], { timeoutMs: 120_000 })
-    expect(run.code).to.equal(2)
+    expect(run.code).to.equal(1)
     expect(run.stderr).to.match(/keys\.kek_file .*other-kek does not match the signing keys in the database/)
     expect(run.stderr).to.match(/same KEK/)
   })

@@ -96,7 +96,7 @@ describe('cluster checks on PostgreSQL (in process)', function () {
     const err = await expectBrokerError(
       assertKekMatches(storage.keys, randomBytes(32), { kekFile: '/etc/kb/kek', location: storage.location }),
     )
-    expect(err.code).to.equal('ERR_CONFIG')
+    expect(err.code).to.equal('ERR_KEY_STORE_CORRUPT')
     expect(err.message).to.match(
       /keys\.kek_file \/etc\/kb\/kek does not match the signing keys in the database/,
     )
@@ -133,7 +133,7 @@ describe('cluster checks on PostgreSQL (in process)', function () {
       const file = join(dir, 'kb.yaml')
       writeFileSync(
         file,
-        `${baseConfigYaml(dir, pki).replace(/^audit:.*$/m, '')}\nstorage: { driver: postgres, url: "${own.url}", pool_size: 2 }\n`,
+        `${baseConfigYaml(dir, pki).replace(/^storage:.*$/m, '')}\nstorage: { driver: postgres, url: "${own.url}", pool_size: 2 }\n`,
       )
       const { logger, lines } = captureLogger()
       const broker = await startBroker(loadConfig(file), {

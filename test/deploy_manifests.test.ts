@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect } from 'chai'
-import { parseAllDocuments } from 'yaml'
+import { parse, parseAllDocuments } from 'yaml'
+import { agentConfigSchema } from '../src/cli/agent/config.js'
 import { REPO_ROOT } from './fixtures/broker.js'
 
 type Manifest = {
@@ -111,6 +112,43 @@ describe('deploy/kubernetes manifests', () => {
     )
     const ns = find('Namespace', deployment.metadata.namespace)
     expect(ns.metadata.labels?.['keybroker-client']).to.equal('true')
+  })
+
+  it('keybroker agent sidecar: init --once, then the sidecar, sharing an in-memory emptyDir with the app', () => {
+    const deployment = find('Deployment', 'report-generator')
+    const pod = deployment.spec.template.spec
+    const [init] = pod.initContainers
+    const app = pod.containers.find((c: { name: string }) => c.name === 'app')
+    const sidecar = pod.containers.find((c: { name: string }) => c.name === 'keybroker-agent')
+    expect(init.args.slice(0, 4)).to.deep.equal([
+      'agent',
+      '--config',
+      '/etc/keybroker-agent/agent.yaml',
+      '--once',
+    ])
+    expect(sidecar.args).to.deep.equal(['agent', '--config', '/etc/keybroker-agent/agent.yaml'])
+    const shared = pod.volumes.find((v: { name: string }) => v.name === 'keybroker-files')
+    expect(shared.emptyDir.medium).to.equal('Memory')
+    const mountOf = (c: { volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }) =>
+      c.volumeMounts.find((m) => m.name === 'keybroker-files')!
+    expect(mountOf(app)).to.include({ mountPath: '/run/keybroker', readOnly: true })
+    expect(mountOf(sidecar).mountPath).to.equal('/run/keybroker')
+    expect(mountOf(init).mountPath).to.equal('/run/keybroker')
+    // The agent config in the ConfigMap is one the agent accepts, and writes under the shared folder
+    // with a mode the app's group (fsGroup) can read.
+    const agentYaml = find('ConfigMap', 'report-generator-keybroker-agent').data['agent.yaml']
+    const agentConfig = agentConfigSchema.parse(parse(agentYaml))
+    for (const output of [...agentConfig.outputs.tokens, ...agentConfig.outputs.secrets]) {
+      expect(output.file.startsWith('/run/keybroker/')).to.equal(true)
+      expect(output.mode & 0o040, 'group-readable').to.equal(0o040)
+    }
+    expect(pod.securityContext.fsGroup).to.equal(sidecar.securityContext.runAsGroup)
+    const projected = pod.volumes.find((v: any) => v.projected).projected.sources[0].serviceAccountToken
+    expect(projected.audience).to.equal('keybroker')
+    expect(agentConfig.credentials.token_file).to.equal(`/var/run/secrets/keybroker/${projected.path}`)
+    expect(config()).to.include(
+      `attributes: { namespace: ${deployment.metadata.namespace}, service_account: ${pod.serviceAccountName} }`,
+    )
   })
 
   function config(): string {

@@ -5,6 +5,9 @@ import { loadBrokerProto } from '../proto/load.js'
 import type { ConnectOptions } from './commands/client.js'
 import { CliExit } from './common.js'
 
+/** How long a command waits for the broker to answer when `--timeout` is not given. */
+export const DEFAULT_TIMEOUT_SECONDS = 10
+
 /** Raw grpc-js credentials for the Admin service (the SDK covers only the Broker service). */
 export function brokerChannelCredentials(opts: ConnectOptions): grpc.ChannelCredentials {
   const read = (file: string) => {
@@ -34,10 +37,42 @@ export function brokerChannelCredentials(opts: ConnectOptions): grpc.ChannelCred
   return creds
 }
 
-/** A failed raw gRPC call as the CLI prints it. */
-export function callFailed(err: grpc.ServiceError): CliExit {
+/**
+ * Resolve once the channel to `address` is connected, or fail with a one-line CliExit after
+ * `timeoutSeconds`. The timer is ref'd on purpose: grpc-js's own reconnect timers are not, so
+ * without it a command waiting on a refused address could end with exit code 0 and no output.
+ */
+export function whenConnected(client: grpc.Client, address: string, timeoutSeconds: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (detail: string) => reject(noAnswer(address, `${detail} within ${timeoutSeconds} s`))
+    const guard = setTimeout(() => fail('no connection'), timeoutSeconds * 1000 + 1_000)
+    client.waitForReady(Date.now() + timeoutSeconds * 1000, (err) => {
+      clearTimeout(guard)
+      if (err) fail('no connection')
+      else resolve()
+    })
+  })
+}
+
+/**
+ * A failed raw gRPC call as the CLI prints it: one line, the status name and the broker's message;
+ * when no broker answered at all (no `keybroker-error-code` trailer), the address it tried.
+ */
+export function callFailed(err: grpc.ServiceError, address?: string): CliExit {
+  const fromBroker = err.metadata?.get('keybroker-error-code').length > 0
+  const noBroker = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED
+  if (address && noBroker && !fromBroker) return noAnswer(address, err.details || err.message)
   const name = grpc.status[err.code] ?? String(err.code)
-  return new CliExit(`keybroker: ${name}: ${err.details || err.message}`)
+  return new CliExit(`keybroker: ${name}: ${oneLine(err.details || err.message)}`)
+}
+
+function noAnswer(address: string, detail: string): CliExit {
+  return new CliExit(`keybroker: UNAVAILABLE: no answer from the broker at ${address}: ${oneLine(detail)}`)
+}
+
+/** Messages end up in one stderr line, whatever grpc-js put in them. */
+export function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim()
 }
 
 /** An Admin client for `--address` (with --ca and an admin --cert/--key or --token-file). */

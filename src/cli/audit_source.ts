@@ -23,8 +23,13 @@ import { RevocationList } from '../issuer/revocations.js'
 import { loadBrokerProto } from '../proto/load.js'
 import { exchangeFromWire } from '../server/exchange_wire.js'
 import type { ChainCursor, ExchangeStatsResult, Storage } from '../storage/ports.js'
-import { adminCall, brokerChannelCredentials, callFailed } from './admin_channel.js'
-import { CliExit } from './common.js'
+import {
+  brokerChannelCredentials,
+  callFailed,
+  DEFAULT_TIMEOUT_SECONDS,
+  whenConnected,
+} from './admin_channel.js'
+import { CliExit, duration } from './common.js'
 import { openCliChain, openCliStorage } from './storage_access.js'
 
 /** Where operator commands read the log: the database file, or a running broker's Admin service. */
@@ -71,6 +76,9 @@ export interface SourceOptions {
   cert?: string
   key?: string
   tokenFile?: string
+  /** Seconds to wait for a connection to the broker (--address only). */
+  timeout?: number
+  serverName?: string
 }
 
 /** --config/--db for the file, or --address with --ca and an admin --cert/--key for a running broker. */
@@ -87,6 +95,17 @@ export function withSourceOptions(cmd: Command): Command {
     .addOption(new Option('--cert <file>', 'admin client certificate').env('KEYBROKER_CERT'))
     .addOption(new Option('--key <file>', 'admin client private key').env('KEYBROKER_KEY'))
     .addOption(new Option('--token-file <file>', 'admin workload JWT').env('KEYBROKER_TOKEN_FILE'))
+    .addOption(
+      new Option(
+        '--server-name <name>',
+        "name to verify in the broker's certificate (when --address is an IP or another name)",
+      ).env('KEYBROKER_SERVER_NAME'),
+    )
+    .addOption(
+      new Option('--timeout <duration>', 'with --address: how long to wait for the broker to answer')
+        .argParser(duration)
+        .default(DEFAULT_TIMEOUT_SECONDS, `${DEFAULT_TIMEOUT_SECONDS}s`),
+    )
 }
 
 export async function openAuditSource(opts: SourceOptions): Promise<AuditSource> {
@@ -250,13 +269,24 @@ const RECONNECT_MS = 1000
 
 class RemoteSource implements AuditSource {
   readonly #client: AdminClient
+  readonly #address: string
+  /** No call is made before the channel is up, so a broker that never answers fails within --timeout. */
+  readonly #ready: () => Promise<void>
+  #connected?: Promise<void>
 
   constructor(opts: SourceOptions) {
     const proto = loadBrokerProto()
+    this.#address = opts.address!
     this.#client = new proto.keybroker.v1.Admin(
-      opts.address!,
-      brokerChannelCredentials({ ...opts, address: opts.address!, ca: opts.ca! }),
+      this.#address,
+      brokerChannelCredentials({ ...opts, address: this.#address, ca: opts.ca! }),
+      opts.serverName ? { 'grpc.ssl_target_name_override': opts.serverName } : {},
     )
+    const timeout = opts.timeout ?? DEFAULT_TIMEOUT_SECONDS
+    this.#ready = () => {
+      this.#connected ??= whenConnected(this.#client, this.#address, timeout)
+      return this.#connected
+    }
   }
 
   async list(raw: RawExchangeFilter, limit: number, pageToken?: string) {
@@ -286,6 +316,7 @@ class RemoteSource implements AuditSource {
     if (start === 'beginning' && !raw.since) request.since = '0'
     if (!options.follow && !raw.until) request.until = new Date().toISOString()
     let cursor = ''
+    await this.#ready()
     for (;;) {
       try {
         await new Promise<void>((resolve, reject) => {
@@ -302,7 +333,7 @@ class RemoteSource implements AuditSource {
       } catch (err) {
         const e = err as grpc.ServiceError
         const retriable = e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.RESOURCE_EXHAUSTED
-        if (!options.follow || !retriable) throw callFailed(e)
+        if (!options.follow || !retriable) throw callFailed(e, this.#address)
         process.stderr.write(
           `keybroker: watch interrupted (${e.details}); resuming from the last exchange seen\n`,
         )
@@ -424,8 +455,16 @@ class RemoteSource implements AuditSource {
     this.#client.close()
   }
 
-  #unary<Res>(method: string, request: object): Promise<Res> {
-    return adminCall<Res>(this.#client, method, request)
+  async #unary<Res>(method: string, request: object): Promise<Res> {
+    await this.#ready()
+    return new Promise((resolve, reject) => {
+      const fn = (this.#client as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!.bind(
+        this.#client,
+      )
+      fn(request, { deadline: Date.now() + 60_000 }, (err: grpc.ServiceError | null, res: Res) =>
+        err ? reject(callFailed(err, this.#address)) : resolve(res),
+      )
+    })
   }
 }
 

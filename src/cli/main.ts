@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import { BrokerError } from '../errors.js'
+import { registerAgentCommand } from './commands/agent.js'
 import { registerApprovalCommands } from './commands/approvals.js'
 import { registerAuditCommands } from './commands/audit.js'
 import { registerClientCommands } from './commands/client.js'
@@ -23,6 +24,7 @@ const program = new Command()
 registerServe(program)
 registerConfigCommands(program)
 registerClientCommands(program)
+registerAgentCommand(program)
 registerKeyCommands(program)
 registerAuditCommands(program)
 registerRevokeCommand(program)

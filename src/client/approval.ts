@@ -1,7 +1,22 @@
 import * as grpc from '@grpc/grpc-js'
-import type { ApprovalUpdate__Output } from '../generated/keybroker/v1/ApprovalUpdate.js'
-import type { BrokerClient as RawBrokerClient } from '../generated/keybroker/v1/Broker.js'
 import { BrokerError, fromServiceError } from './errors.js'
+
+/** One Broker.WaitForApproval message (decoded by the embedded codec: snake_case fields). */
+export interface ApprovalUpdateWire {
+  state: string
+  reason: string
+  approver?: string
+  approval_id?: string
+  token?: { token: string; token_id: string; expires_at: number; [field: string]: unknown } | null
+  secret?: { value: Buffer; version: string; expires_at: number; exchange_id: string } | null
+}
+
+type WaitingClient = grpc.Client & {
+  WaitForApproval(
+    request: { approval_id: string },
+    metadata: grpc.Metadata,
+  ): grpc.ClientReadableStream<ApprovalUpdateWire>
+}
 
 /** The approval id of a refusal that parked the request (`ERR_APPROVAL_PENDING`), if it is one. */
 export function pendingApprovalId(err: unknown): string | undefined {
@@ -22,14 +37,14 @@ export function pendingApprovalId(err: unknown): string | undefined {
  * ```
  */
 export function waitForApproval(
-  client: RawBrokerClient,
+  client: grpc.Client,
   metadata: grpc.Metadata,
   approvalId: string,
-): Promise<ApprovalUpdate__Output> {
+): Promise<ApprovalUpdateWire> {
   return new Promise((resolve, reject) => {
     let settled = false
-    const call = client.WaitForApproval({ approval_id: approvalId }, metadata)
-    call.on('data', (update: ApprovalUpdate__Output) => {
+    const call = (client as WaitingClient).WaitForApproval({ approval_id: approvalId }, metadata)
+    call.on('data', (update: ApprovalUpdateWire) => {
       if (update.state === 'issued') {
         settled = true
         resolve(update)

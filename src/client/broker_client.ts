@@ -1,13 +1,13 @@
 import * as grpc from '@grpc/grpc-js'
-import type { BrokerClient as RawBrokerClient } from '../generated/keybroker/v1/Broker.js'
-import type { IssueTokenResponse__Output } from '../generated/keybroker/v1/IssueTokenResponse.js'
-import { loadBrokerProto } from '../proto/load.js'
 import { pendingApprovalId, waitForApproval } from './approval.js'
 import { CredentialFiles } from './credential_files.js'
-import { BrokerError, configError, fromServiceError } from './errors.js'
+import { BrokerError, configError, fromServiceError, noAnswer } from './errors.js'
+import { HttpsFetcher } from './https_fetch.js'
 import { mayRetry, ReplicaChannels, replicaAddresses } from './replicas.js'
-import { withRetries } from './retry.js'
+import { settleBy, withRetries } from './retry.js'
 import { type BrokerToken, TokenCache } from './token_cache.js'
+import type { FetchSecretResponseWire, IssueTokenResponseWire, WhoAmIResponseWire } from './wire/messages.js'
+import { serviceClientConstructor } from './wire/service.js'
 
 /**
  * Options of {@link BrokerClient}.
@@ -51,6 +51,11 @@ export interface BrokerClientOptions {
   fileCheckIntervalMs?: number
   /** Extra grpc-js channel options. */
   channelOptions?: grpc.ChannelOptions
+  /**
+   * The broker's HTTPS base URL, for {@link BrokerClient.proxyFetch} (default: `https://<host of
+   * address>:7080`, the broker's default HTTP port).
+   */
+  httpUrl?: string
 }
 
 /**
@@ -163,7 +168,13 @@ type UnaryMethod<Res> = (
   callback: (err: grpc.ServiceError | null, res: Res) => void,
 ) => grpc.ClientUnaryCall
 
+/** The Broker service's client class, from the descriptor embedded at build time (no .proto read). */
+const BrokerService = serviceClientConstructor('keybroker.v1.Broker')
+type RawBrokerClient = InstanceType<typeof BrokerService>
+
 const DEFAULT_DEADLINE_MS = 5_000
+/** How long after its deadline a call is failed by the SDK itself if grpc-js has not reported back. */
+const DEADLINE_BACKSTOP_MS = 1_000
 /** Reconnect quickly after a broker restart; grpc-js would otherwise back off for up to two minutes. */
 const CHANNEL_DEFAULTS: grpc.ChannelOptions = {
   'grpc.initial_reconnect_backoff_ms': 100,
@@ -184,7 +195,7 @@ const CHANNEL_DEFAULTS: grpc.ChannelOptions = {
  *
  * @example
  * ```ts
- * import { BrokerClient } from 'keybroker/client'
+ * import { BrokerClient } from '@keybroker/client'
  *
  * const broker = new BrokerClient({
  *   address: 'keybroker.internal:7443',
@@ -196,6 +207,7 @@ const CHANNEL_DEFAULTS: grpc.ChannelOptions = {
 export class BrokerClient {
   private readonly files: CredentialFiles
   private readonly cache: TokenCache
+  private readonly https = new HttpsFetcher()
   private readonly deadlineMs: number
   private readonly onError: (error: BrokerError) => void
   private channel?: { replicas: ReplicaChannels<RawBrokerClient>; version: number }
@@ -260,21 +272,33 @@ export class BrokerClient {
     // The requested ttl is part of the key: a caller asking for a 2-minute token must not be handed a
     // cached 15-minute one.
     const key = JSON.stringify([request.audience, scopes, bind, request.ttlSeconds ?? 0])
-    return this.cache.get(key, async () =>
-      toToken(
-        await this.call<IssueTokenResponse__Output>('IssueToken', {
-          audience: request.audience,
-          scopes,
-          ttl_seconds: request.ttlSeconds ?? 0,
-          bind_to_certificate: bind,
-        }),
-      ),
+    return this.cache.get(key, () => this.issueToken({ ...request, scopes, bindToCertificate: bind }))
+  }
+
+  /**
+   * A new token from the broker on every call, neither taken from nor added to the cache: for a
+   * caller that schedules its own renewals (the `keybroker agent` sidecar writing token files).
+   *
+   * @example
+   * ```ts
+   * const fresh = await broker.issueToken({ audience: 'payments-api', scopes: ['payments:read'] })
+   * writeFileSync('/run/keybroker/payments.jwt', fresh.token, { mode: 0o600 })
+   * ```
+   */
+  async issueToken(request: TokenRequest): Promise<BrokerToken> {
+    return toToken(
+      await this.call<IssueTokenResponseWire>('IssueToken', {
+        audience: request.audience,
+        scopes: [...new Set(request.scopes ?? [])].sort(),
+        ttl_seconds: request.ttlSeconds ?? 0,
+        bind_to_certificate: request.bindToCertificate ?? false,
+      }),
     )
   }
 
   async #uncachedToken(request: TokenRequest, scopes: string[], bind: boolean): Promise<BrokerToken> {
     return toToken(
-      await this.call<IssueTokenResponse__Output>('IssueToken', {
+      await this.call<IssueTokenResponseWire>('IssueToken', {
         audience: request.audience,
         scopes,
         ttl_seconds: request.ttlSeconds ?? 0,
@@ -301,7 +325,7 @@ export class BrokerClient {
    */
   async delegate(parentToken: string, request: DelegateRequest): Promise<BrokerToken> {
     return toToken(
-      await this.call<IssueTokenResponse__Output>('DelegateToken', {
+      await this.call<IssueTokenResponseWire>('DelegateToken', {
         parent_token: parentToken,
         scopes: request.scopes ?? [],
         ttl_seconds: request.ttlSeconds ?? 0,
@@ -324,14 +348,14 @@ export class BrokerClient {
    * ```
    */
   async secret(name: string, options: { waitForApproval?: boolean } = {}): Promise<BrokerSecret> {
-    let res: { value: Buffer; version: string; expires_at: number; exchange_id: string }
+    let res: FetchSecretResponseWire
     try {
-      res = await this.call('FetchSecret', { name })
+      res = await this.call<FetchSecretResponseWire>('FetchSecret', { name })
     } catch (err) {
       const approvalId = options.waitForApproval ? pendingApprovalId(err) : undefined
       if (!approvalId) throw err
       const update = await waitForApproval(this.replicas().pick(), await this.metadata(), approvalId)
-      res = update.secret as typeof res
+      res = update.secret as unknown as FetchSecretResponseWire
     }
     return { value: res.value, version: res.version, expiresAt: res.expires_at, exchangeId: res.exchange_id }
   }
@@ -346,14 +370,7 @@ export class BrokerClient {
    * ```
    */
   async whoami(): Promise<WhoAmI> {
-    const res = await this.call<{
-      subject: string
-      auth_method: string
-      issuer: string
-      attributes: Record<string, string>
-      grants: string[]
-      cert_thumbprint: string
-    }>('WhoAmI', {})
+    const res = await this.call<WhoAmIResponseWire>('WhoAmI', {})
     return {
       subject: res.subject,
       authMethod: res.auth_method,
@@ -398,7 +415,10 @@ export class BrokerClient {
 
   /**
    * `fetch` with `Authorization: Bearer <broker token>` for `audience` added (replacing any
-   * authorization header in `init`).
+   * authorization header in `init`). HTTPS trusts the broker's CA (`tls.caFile`) besides the public
+   * roots, so the broker's own endpoints work without `NODE_EXTRA_CA_CERTS`; with
+   * `bindToCertificate` the token is bound to this client's certificate and the connection presents
+   * it (RFC 8705). Redirects are returned, not followed, so the token never travels to another URL.
    *
    * @example
    * ```ts
@@ -411,12 +431,36 @@ export class BrokerClient {
   async fetch(
     url: string | URL,
     init: RequestInit | undefined,
-    request: Pick<TokenRequest, 'audience' | 'scopes'>,
+    request: Pick<TokenRequest, 'audience' | 'scopes' | 'ttlSeconds' | 'bindToCertificate'>,
   ): Promise<Response> {
     const { token } = await this.token(request)
     const headers = new Headers(init?.headers)
     headers.set('authorization', `Bearer ${token}`)
-    return globalThis.fetch(url, { ...init, headers })
+    const material = this.files.channelMaterial()
+    return this.https.fetch(url, { ...init, headers }, material, request.bindToCertificate ?? false)
+  }
+
+  /**
+   * Call an upstream API through the broker's injection proxy: `path` on route `route`
+   * (`<httpUrl>/proxy/<route>/<path>`), with a token for audience `proxy:<route>`. The broker adds
+   * the upstream's key; this process never holds it.
+   *
+   * @example
+   * ```ts
+   * const res = await broker.proxyFetch('stripe', '/v1/charges?limit=3', { method: 'GET' })
+   * if (!res.ok) throw new Error(`stripe via keybroker: ${res.status}`)
+   * const charges = await res.json()
+   * ```
+   */
+  proxyFetch(
+    route: string,
+    path: string,
+    init?: RequestInit,
+    token: Omit<TokenRequest, 'audience'> = {},
+  ): Promise<Response> {
+    const base = this.options.httpUrl ?? defaultHttpUrl(this.addresses[0] ?? '')
+    const url = `${base.replace(/\/+$/, '')}/proxy/${encodeURIComponent(route)}/${path.replace(/^\/+/, '')}`
+    return this.fetch(url, init, { ...token, audience: `proxy:${route}` })
   }
 
   /**
@@ -445,6 +489,7 @@ export class BrokerClient {
   close(): void {
     this.closed = true
     this.cache.close()
+    this.https.close()
     this.channel?.replicas.close()
     this.channel = undefined
   }
@@ -458,7 +503,7 @@ export class BrokerClient {
   ): Promise<BrokerToken> {
     try {
       return toToken(
-        await this.call<IssueTokenResponse__Output>('IssueToken', {
+        await this.call<IssueTokenResponseWire>('IssueToken', {
           audience,
           scopes,
           ttl_seconds: ttl,
@@ -469,14 +514,15 @@ export class BrokerClient {
       const approvalId = pendingApprovalId(err)
       if (!approvalId) throw err
       const update = await waitForApproval(this.replicas().pick(), await this.metadata(), approvalId)
-      return toToken(update.token as IssueTokenResponse__Output)
+      return toToken(update.token as unknown as IssueTokenResponseWire)
     }
   }
 
   private call<Res>(method: Method, request: object): Promise<Res> {
+    const started = Date.now()
     // replicas that failed this call: the retry goes to another one while any is left
     const tried = new Set<RawBrokerClient>()
-    return withRetries(
+    const work = withRetries(
       async (deadline) => {
         if (this.closed)
           throw new BrokerError('ERR_CLIENT_CLOSED', grpc.status.CANCELLED, 'BrokerClient is closed')
@@ -497,7 +543,32 @@ export class BrokerClient {
         now: Date.now,
         retryable: (err) => mayRetry(method, err),
       },
+    ).catch((err: unknown) => {
+      throw this.explainNoAnswer(err)
+    })
+    // grpc-js enforces the deadline itself; this backstop (a ref'd timer) keeps the process alive while
+    // the call is pending and rejects even if the transport never reports back.
+    return settleBy(
+      work,
+      started + this.deadlineMs + DEADLINE_BACKSTOP_MS,
+      () => noAnswer(this.addressText, this.deadlineMs, 'the call did not settle before its deadline'),
+      Date.now,
     )
+  }
+
+  /** The address(es) as the caller gave them, for messages. */
+  private get addressText(): string {
+    return this.addresses.join(', ')
+  }
+
+  /** A failure where no broker answered becomes one ERR_UNREACHABLE error naming the address. */
+  private explainNoAnswer(err: unknown): unknown {
+    if (!(err instanceof BrokerError) || err.code !== 'ERR_UNREACHABLE') return err
+    const detail =
+      err.grpcCode === grpc.status.DEADLINE_EXCEEDED
+        ? 'no connection or no reply before the deadline'
+        : err.message
+    return noAnswer(this.addressText, this.deadlineMs, detail, err)
   }
 
   /** The channels (one per replica) for the current TLS material; rebuilt when a rotated certificate is loaded. */
@@ -506,17 +577,16 @@ export class BrokerClient {
     if (this.channel?.version === material.version) return this.channel.replicas
     const previous = this.channel?.replicas
     const { tls, channelOptions } = this.options
-    const proto = loadBrokerProto()
     const credentials = grpc.credentials.createSsl(material.ca, material.key ?? null, material.cert ?? null)
     const replicas = new ReplicaChannels(
       this.addresses,
       (address, balancing) =>
-        new proto.keybroker.v1.Broker(address, credentials, {
+        new BrokerService(address, credentials, {
           ...CHANNEL_DEFAULTS,
           ...balancing,
           ...(tls.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
           ...channelOptions,
-        }),
+        }) as RawBrokerClient,
     )
     this.channel = { replicas, version: material.version }
     // Calls already on the old channel may finish; it is closed once they have run out of time.
@@ -539,7 +609,13 @@ export class BrokerClient {
   }
 }
 
-function toToken(res: IssueTokenResponse__Output): BrokerToken {
+/** `https://<host>:7080` for a gRPC `host:port` (IPv6 literals keep their brackets). */
+function defaultHttpUrl(address: string): string {
+  const host = address.replace(/:\d+$/, '')
+  return `https://${host}:7080`
+}
+
+function toToken(res: IssueTokenResponseWire): BrokerToken {
   return Object.freeze({
     token: res.token,
     expiresAt: res.expires_at,

@@ -1,18 +1,20 @@
 import * as grpc from '@grpc/grpc-js'
+import { type ErrorCode, isBrokerErrorCode } from '../errors/codes.js'
 
 /**
- * A stable error code: the broker's own (`ERR_SCOPE_NOT_GRANTED`, `ERR_TOKEN_REVOKED`, … sent in the
- * `keybroker-error-code` trailer), or one of the SDK's when no broker answered:
- * `ERR_UNREACHABLE` (the broker could not be reached before the deadline), `ERR_TRANSPORT` (any other
- * gRPC failure without a broker code), `ERR_CLIENT_CONFIG` (a bad option or an unreadable file),
- * `ERR_CLIENT_CLOSED` (a call after `close()`).
+ * A stable error code: one of the broker's own (`ERR_SCOPE_NOT_GRANTED`, `ERR_TOKEN_REVOKED`, … sent
+ * in the `keybroker-error-code` trailer), or one of the SDK's when no broker code applies:
+ * `ERR_UNREACHABLE` (no broker answered before the deadline), `ERR_TRANSPORT` (any other gRPC
+ * failure without a broker code), `ERR_CLIENT_CONFIG` (a bad option or an unreadable file),
+ * `ERR_CLIENT_CLOSED` (a call after `close()`), `ERR_UNKNOWN_CODE` (a newer broker sent a code this
+ * SDK does not know; see {@link BrokerError.brokerCode}). The list is shared with the broker.
  *
  * @example
  * ```ts
  * const retryLater: BrokerErrorCode[] = ['ERR_UNREACHABLE', 'ERR_AUDIT_UNAVAILABLE']
  * ```
  */
-export type BrokerErrorCode = string
+export type BrokerErrorCode = ErrorCode
 
 /**
  * Every failure of a {@link BrokerClient} call. Switch on `code` (stable) or `grpcCode`; `message` is
@@ -20,7 +22,7 @@ export type BrokerErrorCode = string
  *
  * @example
  * ```ts
- * import { BrokerClient, BrokerError } from 'keybroker/client'
+ * import { BrokerClient, BrokerError } from '@keybroker/client'
  * import { status } from '@grpc/grpc-js'
  *
  * const client = new BrokerClient({ address: 'keybroker:7443', tls: { caFile: '/etc/keybroker/ca.pem' } })
@@ -40,18 +42,21 @@ export class BrokerError extends Error {
   readonly grpcCode: grpc.status
   /** Id of the broker's audit row for this refusal, when it wrote one (`keybroker-exchange-id` trailer). */
   readonly exchangeId?: string
+  /** The code exactly as the broker sent it, when it sent one (differs from `code` only for `ERR_UNKNOWN_CODE`). */
+  readonly brokerCode?: string
 
   constructor(
     code: BrokerErrorCode,
     grpcCode: grpc.status,
     message: string,
-    options?: { cause?: unknown; exchangeId?: string },
+    options?: { cause?: unknown; exchangeId?: string; brokerCode?: string },
   ) {
     super(message, { cause: options?.cause })
     this.name = 'BrokerError'
     this.code = code
     this.grpcCode = grpcCode
     this.exchangeId = options?.exchangeId
+    this.brokerCode = options?.brokerCode
   }
 
   /** Name of the gRPC status, e.g. `PERMISSION_DENIED`. */
@@ -114,12 +119,16 @@ export function fromServiceError(err: grpc.ServiceError): BrokerError {
     const value = err.metadata?.get(key)[0]
     return value === undefined ? undefined : String(value)
   }
-  const code =
-    trailer('keybroker-error-code') ??
-    (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED
-      ? 'ERR_UNREACHABLE'
-      : 'ERR_TRANSPORT')
-  const options = { cause: err, exchangeId: trailer('keybroker-exchange-id') }
+  const brokerCode = trailer('keybroker-error-code')
+  const code: BrokerErrorCode =
+    brokerCode !== undefined
+      ? isBrokerErrorCode(brokerCode)
+        ? brokerCode
+        : 'ERR_UNKNOWN_CODE'
+      : err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED
+        ? 'ERR_UNREACHABLE'
+        : 'ERR_TRANSPORT'
+  const options = { cause: err, exchangeId: trailer('keybroker-exchange-id'), brokerCode }
   const message = err.details || err.message
   if (code === 'ERR_RATE_LIMITED') {
     const seconds = Number(trailer('retry-after'))
@@ -136,4 +145,19 @@ export function fromServiceError(err: grpc.ServiceError): BrokerError {
 /** An SDK-side problem with options or files: no call was made. */
 export function configError(message: string, cause?: unknown): BrokerError {
   return new BrokerError('ERR_CLIENT_CONFIG', grpc.status.INVALID_ARGUMENT, message, { cause })
+}
+
+/**
+ * No broker answered within the deadline (connection refused, nobody answering, the broker gone
+ * mid-call): `ERR_UNREACHABLE` with status UNAVAILABLE, naming the address so the message is
+ * actionable on its own.
+ */
+export function noAnswer(address: string, deadlineMs: number, detail: string, cause?: unknown): BrokerError {
+  const oneLine = detail.replace(/\s+/g, ' ').trim()
+  return new BrokerError(
+    'ERR_UNREACHABLE',
+    grpc.status.UNAVAILABLE,
+    `no answer from the broker at ${address} within ${deadlineMs} ms: ${oneLine}`,
+    { cause },
+  )
 }

@@ -1,7 +1,10 @@
 /**
- * keybroker client SDK (`keybroker/client`): tokens, secrets and delegation for services and agent
- * runtimes. Shares only the proto with the server.
+ * keybroker client SDK (`@keybroker/client`; the broker package re-exports it as `keybroker/client`
+ * for one release): tokens, secrets and delegation for services and agent runtimes. Shares only the
+ * proto (embedded at build time) and the error-code list (`src/errors/codes.ts`) with the server.
  */
+
+export { BROKER_ERROR_CODES, CLIENT_ERROR_CODES } from '../errors/codes.js'
 export {
   BrokerClient,
   type BrokerClientOptions,

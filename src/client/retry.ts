@@ -16,6 +16,9 @@ export interface RetryPolicy {
  * Run `attempt` until it succeeds, retrying only UNAVAILABLE (the broker restarting, a connection
  * dropped, its audit log briefly unwritable) with exponential backoff and jitter, and never past the
  * call's deadline. Every other error is the broker's considered answer and surfaces at once.
+ *
+ * The pauses are ordinary (ref'd) timers on purpose: a script whose only pending work is a call
+ * to the broker must wait for that call to settle, not exit silently in the middle of a backoff.
  */
 export async function withRetries<T>(
   attempt: (deadline: number) => Promise<T>,
@@ -46,9 +49,30 @@ export async function withRetries<T>(
       const remaining = deadline - policy.now()
       if (remaining <= 0) throw gaveUp(err, policy)
       // The last pause is cut to the deadline; the attempt after it then ends as DEADLINE_EXCEEDED → UNAVAILABLE.
-      await sleep(Math.min(remaining, ceiling / 2 + Math.random() * (ceiling / 2)), undefined, { ref: false })
+      await sleep(Math.min(remaining, ceiling / 2 + Math.random() * (ceiling / 2)))
     }
   }
+}
+
+/**
+ * Settle `work` by `deadline` (epoch ms) at the latest: if it has not settled by then, reject with
+ * `onTimeout()`. The timer is ref'd, so a pending call keeps the process alive until it settles,
+ * and a transport that never reports back cannot leave the caller waiting forever.
+ */
+export function settleBy<T>(work: Promise<T>, deadline: number, onTimeout: () => Error, now: () => number) {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), Math.max(0, deadline - now()))
+    work.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        reject(err)
+      },
+    )
+  })
 }
 
 function gaveUp(err: BrokerError, policy: RetryPolicy): BrokerError {
@@ -56,6 +80,6 @@ function gaveUp(err: BrokerError, policy: RetryPolicy): BrokerError {
     err.code,
     status.UNAVAILABLE,
     `${err.message} (gave up after retrying for up to ${policy.deadlineMs} ms)`,
-    { cause: err, exchangeId: err.exchangeId },
+    { cause: err, exchangeId: err.exchangeId, brokerCode: err.brokerCode },
   )
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { type Command, Option } from 'commander'
 import { BrokerClient, BrokerError } from '../../client/index.js'
+import { DEFAULT_TIMEOUT_SECONDS, oneLine } from '../admin_channel.js'
 import { CliExit, collect, duration } from '../common.js'
 
 export interface ConnectOptions {
@@ -11,6 +12,8 @@ export interface ConnectOptions {
   key?: string
   tokenFile?: string
   serverName?: string
+  /** Seconds a call may take, retries included. */
+  timeout?: number
 }
 
 export function withConnectOptions(cmd: Command): Command {
@@ -44,6 +47,11 @@ export function withConnectOptions(cmd: Command): Command {
         "name to verify in the broker's certificate (when --address is an IP or another name)",
       ).env('KEYBROKER_SERVER_NAME'),
     )
+    .addOption(
+      new Option('--timeout <duration>', 'how long to wait for the broker to answer, retries included')
+        .argParser(duration)
+        .default(DEFAULT_TIMEOUT_SECONDS, `${DEFAULT_TIMEOUT_SECONDS}s`),
+    )
 }
 
 /** The SDK client for one CLI command; option and file problems end the command with their message. */
@@ -54,7 +62,7 @@ export function connect(opts: ConnectOptions): BrokerClient {
       address: opts.address,
       tls: { caFile: opts.ca, certFile: opts.cert, keyFile: opts.key, serverName: opts.serverName },
       workloadTokenFile: opts.tokenFile,
-      deadlineMs: 10_000,
+      deadlineMs: (opts.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
     })
   } catch (err) {
     throw err instanceof BrokerError ? new CliExit(`keybroker: ${err.message}`) : err
@@ -67,7 +75,7 @@ async function withClient<T>(opts: ConnectOptions, run: (client: BrokerClient) =
   try {
     return await run(client)
   } catch (err) {
-    if (err instanceof BrokerError) throw new CliExit(`keybroker: ${err.grpcStatus}: ${err.message}`)
+    if (err instanceof BrokerError) throw new CliExit(`keybroker: ${err.grpcStatus}: ${oneLine(err.message)}`)
     throw err
   } finally {
     client.close()
@@ -93,7 +101,9 @@ function taskRequest(opts: TaskOptions) {
   return out
 }
 
+/** A script doing `TOKEN=$(keybroker token …)` must never carry on with an empty credential. */
 function printToken(token: object & { token: string }, json: boolean | undefined): void {
+  if (!token.token) throw new CliExit('keybroker: the broker answered without a token')
   process.stdout.write(json ? `${JSON.stringify(token, null, 2)}\n` : `${token.token}\n`)
 }
 
@@ -205,6 +215,8 @@ export function registerClientCommands(program: Command): void {
       .option('--json', 'print value (base64), version and expiry as JSON'),
   ).action(async (name: string, opts: ConnectOptions & { json?: boolean }) => {
     const secret = await withClient(opts, (client) => client.secret(name))
+    if (secret.value.length === 0)
+      throw new CliExit(`keybroker: the broker answered without a value for ${name}`)
     if (opts.json) {
       const { value, ...rest } = secret
       process.stdout.write(
