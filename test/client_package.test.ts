@@ -110,13 +110,22 @@ function consumerProgram(style: 'esm' | 'cjs'): string {
     } catch (err) {
       refusal = err instanceof BrokerError ? err.code : 'not a BrokerError'
     }
-    process.stdout.write(JSON.stringify({ token: issued.token, subject: me.subject, refusal, codes: BROKER_ERROR_CODES.length }))
+    // a resource server's side, from the subpath: verify the token against the broker's JWKS
+    const verifier = createVerifier({
+      issuer: 'https://keybroker.test',
+      audience: 'payments-api',
+      jwksUri: process.env.KB_JWKS,
+      ca: readFileSync(process.env.KB_CA),
+    })
+    const claims = await verifier.verify(issued.token, { scopes: ['payments:read'] })
+    verifier.close()
+    process.stdout.write(JSON.stringify({ token: issued.token, subject: me.subject, refusal, codes: BROKER_ERROR_CODES.length, verified: claims.subject }))
   } finally {
     broker.close()
   }`
   return style === 'esm'
-    ? `import { BrokerClient, BrokerError, BROKER_ERROR_CODES } from '@keybroker/client'\nasync function main() {${body}\n}\nmain().catch((err) => { console.error(err); process.exitCode = 1 })\n`
-    : `const { BrokerClient, BrokerError, BROKER_ERROR_CODES } = require('@keybroker/client')\nasync function main() {${body}\n}\nmain().catch((err) => { console.error(err); process.exitCode = 1 })\n`
+    ? `import { readFileSync } from 'node:fs'\nimport { BrokerClient, BrokerError, BROKER_ERROR_CODES } from '@keybroker/client'\nimport { createVerifier } from '@keybroker/client/verifier'\nasync function main() {${body}\n}\nmain().catch((err) => { console.error(err); process.exitCode = 1 })\n`
+    : `const { readFileSync } = require('node:fs')\nconst { BrokerClient, BrokerError, BROKER_ERROR_CODES } = require('@keybroker/client')\nconst { createVerifier } = require('@keybroker/client/verifier')\nasync function main() {${body}\n}\nmain().catch((err) => { console.error(err); process.exitCode = 1 })\n`
 }
 
 describe('@keybroker/client and keybroker as packages: pack, install from the tarball, import, bundle', function () {
@@ -133,7 +142,8 @@ describe('@keybroker/client and keybroker as packages: pack, install from the ta
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kb-package-'))
     const built = await buildClientPackage(join(dir, 'client-package'))
-    expect(Object.keys(built.dependencies)).to.deep.equal(['@grpc/grpc-js'])
+    // DESIGN.md "Packages": @grpc/grpc-js and jose (the verifier subpath) only
+    expect(Object.keys(built.dependencies)).to.deep.equal(['@grpc/grpc-js', 'jose'])
     // The broker package ships dist/: build it when `make build` has not (make test runs it first).
     if (!existsSync(join(REPO_ROOT, 'dist/src/cli/main.js'))) {
       await run(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: REPO_ROOT })
@@ -172,13 +182,21 @@ describe('@keybroker/client and keybroker as packages: pack, install from the ta
     KB_CA: t.pki.caFile,
     KB_CERT: billing.cert,
     KB_KEY: billing.key,
+    KB_JWKS: `${t.httpUrl}/.well-known/jwks.json`,
     // a consumer's process: none of the test runner's loaders or conditions
     NODE_OPTIONS: '',
   })
 
   async function runConsumer(file: string, cwd: string) {
     const { stdout } = await run(process.execPath, [file], { cwd, env: env() })
-    const out = JSON.parse(stdout) as { token: string; subject: string; refusal: string; codes: number }
+    const out = JSON.parse(stdout) as {
+      token: string
+      subject: string
+      refusal: string
+      codes: number
+      verified: string
+    }
+    expect(out.verified, 'the token verified with @keybroker/client/verifier').to.equal(BILLING)
     expect(decodeJwt(out.token)).to.include({ sub: BILLING, aud: 'payments-api' })
     expect(out.subject).to.equal(BILLING)
     expect(out.refusal).to.equal('ERR_AUDIENCE_NOT_GRANTED')
@@ -187,7 +205,9 @@ describe('@keybroker/client and keybroker as packages: pack, install from the ta
 
   it('the client tarball holds the built SDK only, with an exports map that has no source condition', () => {
     for (const file of client.files)
-      expect(file).to.match(/^(client\/|errors\/codes\.|index\.cjs$|README\.md$|package\.json$)/)
+      expect(file).to.match(
+        /^(client\/|verifier\/|errors\/codes\.|index\.cjs$|verifier\.cjs$|README\.md$|package\.json$)/,
+      )
     expect(client.files).to.include.members([
       'client/index.js',
       'client/index.d.ts',
@@ -223,7 +243,7 @@ describe('@keybroker/client and keybroker as packages: pack, install from the ta
       expect(broker.files).to.include(target.replace(/^\.\//, ''))
   })
 
-  it('installs with nothing beyond @grpc/grpc-js and its own dependency tree; prints size and count', () => {
+  it('installs with nothing beyond @grpc/grpc-js, jose and their dependency trees; prints size and count', () => {
     const nodeModules = join(consumer, 'node_modules')
     const installed = installedPackages(nodeModules)
     // every installed package is the SDK or reachable from its declared dependencies

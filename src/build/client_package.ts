@@ -35,7 +35,12 @@ export async function buildClientPackage(outDir: string): Promise<BuiltClientPac
   compileEsm(outDir)
   checkOnlyClientCode(outDir)
   const rootPackage = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'))
-  const imported = await importedPackages(join(outDir, 'client/index.js'))
+  const imported = [
+    ...new Set([
+      ...(await importedPackages(join(outDir, 'client/index.js'))),
+      ...(await importedPackages(join(outDir, 'verifier/index.js'))),
+    ]),
+  ].sort()
   const dependencies: Record<string, string> = {}
   for (const name of imported) {
     if (!ALLOWED_DEPENDENCIES.includes(name)) {
@@ -45,16 +50,21 @@ export async function buildClientPackage(outDir: string): Promise<BuiltClientPac
     }
     dependencies[name] = rootPackage.dependencies[name]
   }
-  await build({
-    entryPoints: [join(outDir, 'client/index.js')],
-    outfile: join(outDir, 'index.cjs'),
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    external: ALLOWED_DEPENDENCIES,
-    logLevel: 'error',
-  })
+  for (const [entry, outfile] of [
+    ['client/index.js', 'index.cjs'],
+    ['verifier/index.js', 'verifier.cjs'],
+  ] as const) {
+    await build({
+      entryPoints: [join(outDir, entry)],
+      outfile: join(outDir, outfile),
+      bundle: true,
+      format: 'cjs',
+      platform: 'node',
+      target: 'node20',
+      external: ALLOWED_DEPENDENCIES,
+      logLevel: 'error',
+    })
+  }
   writeFileSync(
     join(outDir, 'package.json'),
     `${JSON.stringify(manifest(rootPackage, dependencies), null, 2)}\n`,
@@ -78,9 +88,15 @@ function manifest(rootPackage: { version: string; engines: unknown }, dependenci
         import: './client/index.js',
         require: './index.cjs',
       },
+      // for resource servers: verify broker tokens and follow the revocation feed
+      './verifier': {
+        types: './verifier/index.d.ts',
+        import: './verifier/index.js',
+        require: './verifier.cjs',
+      },
       './package.json': './package.json',
     },
-    files: ['client/', 'errors/', 'index.cjs', 'README.md'],
+    files: ['client/', 'verifier/', 'errors/', 'index.cjs', 'verifier.cjs', 'README.md'],
     sideEffects: false,
     dependencies,
   }
@@ -102,7 +118,7 @@ function compileEsm(outDir: string): void {
         // the config lives in a temp dir: look for @types next to the sources, not next to it
         typeRoots: [join(REPO_ROOT, 'node_modules/@types')],
       },
-      files: [join(REPO_ROOT, 'src/client/index.ts')],
+      files: [join(REPO_ROOT, 'src/client/index.ts'), join(REPO_ROOT, 'src/verifier/index.ts')],
       include: [],
     }
     const configFile = join(configDir, 'tsconfig.json')
@@ -118,7 +134,9 @@ function checkOnlyClientCode(outDir: string): void {
   const files = readdirSync(outDir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
     .map((e) => relative(outDir, join(e.parentPath, e.name)))
-  const stray = files.filter((f) => !f.startsWith('client/') && !f.startsWith('errors/codes.'))
+  const stray = files.filter(
+    (f) => !f.startsWith('client/') && !f.startsWith('verifier/') && !f.startsWith('errors/codes.'),
+  )
   if (stray.length > 0) throw new Error(`the SDK pulled in code outside src/client: ${stray.join(', ')}`)
 }
 
@@ -169,8 +187,11 @@ const broker = new BrokerClient({
 const { token } = await broker.token({ audience: 'payments-api', scopes: ['payments:read'] })
 \`\`\`
 
-ESM and CommonJS (\`require('@keybroker/client')\`); types included; the only runtime dependency is
-\`@grpc/grpc-js\`. It reads no \`.proto\` file at run time, so it bundles with esbuild and friends.
+Resource servers verify broker tokens with \`@keybroker/client/verifier\` (\`createVerifier\`, a gRPC
+interceptor and an HTTP middleware, and the revocation feed).
+
+ESM and CommonJS (\`require('@keybroker/client')\`); types included; the runtime dependencies are
+\`@grpc/grpc-js\` and \`jose\` (the verifier). It reads no \`.proto\` file at run time, so it bundles with esbuild and friends.
 `
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

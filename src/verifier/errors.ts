@@ -1,4 +1,4 @@
-import type { BrokerErrorCode } from '../errors.js'
+import type { BrokerErrorCode } from '../errors/codes.js'
 
 /** The codes a verifier refuses with: a subset of the broker's one error-code list. */
 export type VerifierErrorCode = Extract<

@@ -1,8 +1,24 @@
 import { readFileSync } from 'node:fs'
 import * as grpc from '@grpc/grpc-js'
-import type { BrokerClient } from '../generated/keybroker/v1/Broker.js'
-import type { RevocationEvent__Output } from '../generated/keybroker/v1/RevocationEvent.js'
-import { loadBrokerProto } from '../proto/load.js'
+import { serviceClientConstructor } from '../client/wire/service.js'
+
+/** One Broker.WatchRevocations message, as the embedded codec decodes it (field names as in the .proto). */
+export interface RevocationEvent__Output {
+  token_id: string
+  subject: string
+  issuer: string
+  kid: string
+  not_after: number
+  cursor: string
+  descendants: string[]
+}
+
+/** The Broker service client from the embedded descriptor: no .proto or proto-loader at run time. */
+const BrokerService = serviceClientConstructor('keybroker.v1.Broker')
+type BrokerClient = grpc.Client & {
+  WatchRevocations(request: { cursor: string }): grpc.ClientReadableStream<RevocationEvent__Output>
+}
+
 import { VerifierUnavailable } from './errors.js'
 import type { RevocationSet } from './revocation_set.js'
 
@@ -131,12 +147,11 @@ export class RevocationFeed {
         readFileSync(tls.keyFile),
         readFileSync(tls.certFile),
       )
-      const proto = loadBrokerProto()
-      client = new proto.keybroker.v1.Broker(
+      client = new BrokerService(
         this.options.address,
         credentials,
         tls.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {},
-      )
+      ) as unknown as BrokerClient
     } catch (err) {
       // an unreadable certificate file (mid-rotation, say): try again like any lost connection
       this.#lost(undefined, err as Error)
