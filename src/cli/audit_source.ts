@@ -84,7 +84,7 @@ export interface SourceOptions {
 /** --config/--db for the file, or --address with --ca and an admin --cert/--key for a running broker. */
 export function withSourceOptions(cmd: Command): Command {
   return cmd
-    .option('-c, --config <file>', 'keybroker.yaml (reads audit.path)')
+    .option('-c, --config <file>', 'keybroker.yaml (reads storage:)')
     .option('--db <file>', 'the broker database file')
     .addOption(
       new Option('--address <host:port>', 'a running broker (Admin service) instead of the file').env(

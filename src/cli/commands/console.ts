@@ -11,8 +11,8 @@ export function registerConsoleCommand(program: Command): void {
       .description('a local web console (exchanges live, charts, revocations, keys) over the Admin API')
       .addOption(
         new Option('--port <port>', 'local port on 127.0.0.1 (default: a free one)').argParser(portArg),
-      )
-      .option('--server-name <name>', 'TLS name to expect on the broker certificate'),
+      ),
+    // --server-name comes with the shared source options
   ).action(async (opts: SourceOptions & { port?: number; serverName?: string }) => {
     if (!opts.address) throw new CliExit('keybroker console needs --address <host:port> of a running broker')
     if (!opts.ca) throw new CliExit('--address needs --ca (and an admin --cert/--key or --token-file)')
