@@ -80,15 +80,25 @@ export function adminClient(opts: ConnectOptions): AdminClient {
   const proto = loadBrokerProto()
   // admin commands talk to one broker: the first address given
   const address = (Array.isArray(opts.address) ? opts.address[0] : opts.address)?.split(',')[0]?.trim() ?? ''
-  return new proto.keybroker.v1.Admin(address, brokerChannelCredentials({ ...opts, address }))
+  const client = new proto.keybroker.v1.Admin(address, brokerChannelCredentials({ ...opts, address }))
+  clientAddresses.set(client, address)
+  return client
 }
 
-/** One unary Admin call; a failure becomes the CLI's message (status name and the broker's reason). */
-export function adminCall<Res>(client: AdminClient, method: string, request: object): Promise<Res> {
+const clientAddresses = new WeakMap<grpc.Client, string>()
+
+/**
+ * One unary Admin call; a failure becomes the CLI's message (status name and the broker's reason).
+ * It first waits (DEFAULT_TIMEOUT_SECONDS) for a connection, so a broker that is down or never
+ * answers ends the command with one line and exit 1, never a hang or a silent exit 0.
+ */
+export async function adminCall<Res>(client: AdminClient, method: string, request: object): Promise<Res> {
+  const address = clientAddresses.get(client) ?? 'the broker'
+  await whenConnected(client, address, DEFAULT_TIMEOUT_SECONDS)
   return new Promise((resolve, reject) => {
     const fn = (client as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!.bind(client)
     fn(request, { deadline: Date.now() + 60_000 }, (err: grpc.ServiceError | null, res: Res) =>
-      err ? reject(callFailed(err)) : resolve(res),
+      err ? reject(callFailed(err, address)) : resolve(res),
     )
   })
 }

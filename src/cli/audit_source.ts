@@ -343,14 +343,16 @@ class RemoteSource implements AuditSource {
   }
 
   /** ExportExchanges: batches of up to 1000 rows, oldest first, in one stream. */
-  export(raw: RawExchangeFilter, onRow: (row: StoredExchange) => void): Promise<void> {
+  async export(raw: RawExchangeFilter, onRow: (row: StoredExchange) => void): Promise<void> {
+    // no answer within --timeout: one line and exit 1, not a stream that waits forever
+    await this.#ready()
     return new Promise<void>((resolve, reject) => {
       const call = this.#client.ExportExchanges({ ...raw })
       call.on('data', (batch: ExchangeBatch__Output) => {
         for (const message of batch.exchanges) onRow(exchangeFromWire(message))
       })
       call.on('end', resolve)
-      call.on('error', (err: grpc.ServiceError) => reject(callFailed(err)))
+      call.on('error', (err: grpc.ServiceError) => reject(callFailed(err, this.#address)))
     })
   }
 
