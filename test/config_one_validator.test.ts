@@ -101,7 +101,12 @@ describe('config: config check and serve accept exactly the same configs', funct
     config.listen = { grpc: '127.0.0.1:0', http: '127.0.0.1:0' }
     if (config.tls)
       config.tls = { cert_file: pki.server.cert, key_file: pki.server.key, client_ca_files: [pki.caFile] }
-    config.audit = { ...(config.audit as Yaml), path: join(d, 'keybroker.db') }
+    // the database onto this machine: storage.path (or the deprecated audit.path an example may still use)
+    const storage = config.storage as Yaml | undefined
+    if (storage?.driver === 'postgres') {
+      // a PostgreSQL example stays as written: its URL is checked, not connected to here
+    } else if (storage) config.storage = { ...storage, path: join(d, 'keybroker.db') }
+    else config.audit = { ...(config.audit as Yaml), path: join(d, 'keybroker.db') }
     config.keys = { ...(config.keys as Yaml), kek_file: join(d, 'kek') }
     for (const issuer of ((config.trust as Yaml | undefined)?.oidc as Yaml[] | undefined) ?? [])
       if (issuer.ca_file) issuer.ca_file = pki.caFile

@@ -67,7 +67,9 @@ describe('durability: faults of the audit database', function () {
       )
       expect(refused.code).to.equal('ERR_CONFIG')
       expect(refused.message).to.match(
-        new RegExp(`the audit database ${db} is damaged at (page \\d+|seq \\d+ of chain [\\w.-]+)`),
+        new RegExp(
+          `the audit database ${db} is damaged at (page \\d+|seq \\d+ of chain [\\w.-]+|(table|index) \\w+)`,
+        ),
       )
       expect(refused.message).to.contain('PRAGMA quick_check')
       expect(refused.message).to.contain('restore it from backup')
@@ -75,7 +77,7 @@ describe('durability: faults of the audit database', function () {
       const verify = await runCli(['audit', 'verify', '--db', db])
       expect(verify.code, verify.stderr).to.equal(2)
       expect(verify.stderr, verify.stderr).to.match(
-        /^database damaged at (page \d+|seq \d+ of chain [\w.-]+): /,
+        /^database damaged at (page \d+|seq \d+ of chain [\w.-]+|(table|index) \w+): /,
       )
       expect(verify.stderr).to.not.match(/\n\s+at /)
       expect(verify.stdout).to.equal('')

@@ -39,7 +39,10 @@ describe('broker on PostgreSQL: outages, refused starts, tampering', function ()
   const pgYaml =
     (url: string, extra = '') =>
     (dir: string, pki: Parameters<typeof baseConfigYaml>[1]) =>
-      `${baseConfigYaml(dir, pki)}\nstorage: { driver: postgres, url: "${url}", pool_size: 4, statement_timeout: 2s${extra} }\n`
+      baseConfigYaml(dir, pki).replace(
+        /^storage: .*$/m,
+        `storage: { driver: postgres, url: "${url}", pool_size: 4, statement_timeout: 2s${extra} }`,
+      )
 
   async function issueOnce(t: TestBroker): Promise<IssueTokenResponse__Output> {
     const issue = unary<IssueTokenRequest, IssueTokenResponse__Output>(

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync, rmSync } from 'node:fs'
+import { existsSync, renameSync, rmSync } from 'node:fs'
 import { userInfo } from 'node:os'
+import { CHECKPOINT_KID_PREFIX } from '../audit/checkpoint/token.js'
 import { monotonicUlid } from '../audit/lib/ulid.js'
 import type { BrokerConfig } from '../config/index.js'
+import { checkpointFilePath } from '../server/storage_wiring.js'
 import { BINARY_VERSION } from '../storage/migrations.js'
 import { formatHeads, type HistoryView, historyBeyond, readCheckpointFile } from '../storage/rollback.js'
 import {
@@ -31,6 +33,8 @@ export interface RestoreReport {
   resetRowId: string
   /** Why this restore was a rollback (empty when nothing newer was known). */
   rolledBack: string[]
+  /** The checkpoint file of the replaced log, moved aside (the restored log starts its own). */
+  checkpointsMovedTo?: string
 }
 
 /**
@@ -77,7 +81,7 @@ export async function restoreSqliteBackup(input: RestoreInput): Promise<RestoreR
     )
   }
   if (live) newer.push({ label: livePath, logId: live.meta?.log_id, heads: live.heads })
-  const checkpointFile = config.storage.checkpoint_file
+  const checkpointFile = checkpointFilePath(config)
   if (checkpointFile) {
     try {
       const checkpoint = readCheckpointFile(checkpointFile)
@@ -104,8 +108,13 @@ export async function restoreSqliteBackup(input: RestoreInput): Promise<RestoreR
       await storage.migrate(BINARY_VERSION)
       const at = now()
       const keysRetired: string[] = []
+      // signing keys only: the log's checkpoint key signs checkpoints, not tokens, and stays
       for (const key of await storage.keys.list())
-        if (key.retired_at === null && (await storage.keys.markRetired(key.kid, at)))
+        if (
+          !key.kid.startsWith(CHECKPOINT_KID_PREFIX) &&
+          key.retired_at === null &&
+          (await storage.keys.markRetired(key.kid, at))
+        )
           keysRetired.push(key.kid)
       const oldLogId = newer.find((v) => v.logId)?.logId ?? backupView.logId
       const newLogId = monotonicUlid()(at)
@@ -141,6 +150,13 @@ export async function restoreSqliteBackup(input: RestoreInput): Promise<RestoreR
       await storage.close()
     }
     replaceSqliteFile(prepared, livePath)
+    // The replaced log's checkpoints vouch for history the restored log does not have (the
+    // log_reset row records it): kept beside, out of the way of the new log's checkpoints.
+    if (checkpointFile && existsSync(checkpointFile)) {
+      const aside = `${checkpointFile}.before-restore-${report.newLogId}`
+      renameSync(checkpointFile, aside)
+      report.checkpointsMovedTo = aside
+    }
     return report
   } finally {
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${prepared}${suffix}`, { force: true })

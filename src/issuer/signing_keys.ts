@@ -64,7 +64,16 @@ export class SigningKeys {
   signingKey(): SigningKey {
     const now = this.options.clock.now()
     let current: SigningKey | undefined
-    for (const key of this.keys) if (key.activatesAt <= now && key.retiredAt === undefined) current = key // sorted by activatesAt
+    // the latest activation that has come; on a tie, the key created last (a forced rotation)
+    for (const key of this.keys) {
+      if (key.activatesAt > now || key.retiredAt !== undefined) continue
+      if (
+        !current ||
+        key.activatesAt > current.activatesAt ||
+        (key.activatesAt === current.activatesAt && key.createdAt >= current.createdAt)
+      )
+        current = key
+    }
     if (!current) throw new BrokerError('ERR_KEYS_UNAVAILABLE', 'no signing key is active yet')
     return current
   }
@@ -119,7 +128,9 @@ export class SigningKeys {
       if (options.immediate)
         for (const pending of this.keys.filter((k) => k.activatesAt > now))
           await this.store.delete(pending.kid)
-      const key = await this.store.generate(this.options.algorithm, now, activatesAt)
+      // created strictly after every stored key, so a tie in activation goes to the new one
+      const createdAt = Math.max(now, ...this.keys.map((k) => k.createdAt + 1))
+      const key = await this.store.generate(this.options.algorithm, createdAt, activatesAt)
       await this.reload()
       return key
     })

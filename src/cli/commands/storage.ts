@@ -105,7 +105,7 @@ export function registerStorageCommands(program: Command): void {
         })
         progress.done()
         process.stdout.write(
-          `copied ${report.rows} audit row(s) in ${report.chains} chain(s), ${report.keysCopied} sealed signing key(s)` +
+          `copied ${report.rows} audit row(s) in ${report.chains} chain(s), ${report.keysCopied} sealed key(s) (signing and checkpoint)` +
             `${report.keysSkipped ? ` (${report.keysSkipped} already there)` : ''}, ${report.revocations} revocation(s) ` +
             `from ${source.location} to ${target.location}
 ` +
@@ -177,7 +177,10 @@ export function registerStorageCommands(program: Command): void {
         `restored ${opts.from} to ${report.livePath}: new log id ${report.newLogId} (was ${report.oldLogId ?? 'none'}); ` +
           `rollback recorded as exchange ${report.resetRowId} (kind log_reset)\n` +
           (report.rolledBack.length > 0 ? `rolled back: ${report.rolledBack.join('; ')}\n` : '') +
-          `retired ${report.keysRetired.length} restored signing key(s): tokens they signed are refused; the broker makes a new key at its next start\n`,
+          `retired ${report.keysRetired.length} restored signing key(s): tokens they signed are refused; the broker makes a new key at its next start\n` +
+          (report.checkpointsMovedTo
+            ? `the replaced log's checkpoints were moved to ${report.checkpointsMovedTo} (keep them: they prove what the rollback removed)\n`
+            : ''),
       )
     })
 }

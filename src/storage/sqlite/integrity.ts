@@ -26,6 +26,8 @@ export interface DamageLocation {
   page?: number
   nodeId?: string
   seq?: number
+  /** a table or index that cannot be read through (the damage is in another table than the log) */
+  structure?: string
 }
 
 /**
@@ -68,6 +70,27 @@ export function locateDamage(db: SqliteDatabase, problems: readonly string[]): D
         after = rows[rows.length - 1]!.seq
       }
     }
+    // not in the log's rows: the first table or index that cannot be read through
+    const structures = db
+      .prepare(
+        `SELECT type, name, tbl_name FROM sqlite_master WHERE type IN ('table', 'index') AND sql IS NOT NULL`,
+      )
+      .all() as Array<{ type: string; name: string; tbl_name: string }>
+    for (const s of structures) {
+      const quoted = (n: string) => `"${n.replace(/"/g, '""')}"`
+      const sql =
+        s.type === 'table'
+          ? `SELECT * FROM ${quoted(s.name)}`
+          : `SELECT count(*) FROM ${quoted(s.tbl_name)} INDEXED BY ${quoted(s.name)}`
+      try {
+        for (const _row of db.prepare(sql).iterate()) {
+          // reading every row is the check
+        }
+      } catch (err) {
+        if (/corrupt|malformed/i.test(String((err as Error).message)))
+          return { structure: `${s.type} ${s.name}` }
+      }
+    }
   } catch {
     // the schema itself is unreadable: nothing more precise to say
   }
@@ -78,6 +101,7 @@ export function locateDamage(db: SqliteDatabase, problems: readonly string[]): D
 export function describeDamage(at: DamageLocation): string {
   if (at.page !== undefined) return `page ${at.page}`
   if (at.seq !== undefined) return `seq ${at.seq} of chain ${at.nodeId === '' ? "'' (0.1 rows)" : at.nodeId}`
+  if (at.structure !== undefined) return at.structure
   return 'an unknown place'
 }
 
