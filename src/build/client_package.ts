@@ -13,7 +13,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, relative } from 'node:path'
+import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 
@@ -29,7 +29,9 @@ export interface BuiltClientPackage {
 }
 
 /** Build the package into `outDir` (emptied first). */
-export async function buildClientPackage(outDir: string): Promise<BuiltClientPackage> {
+export async function buildClientPackage(outDirGiven: string): Promise<BuiltClientPackage> {
+  // absolute: esbuild would take a bare relative entry (dist/client/...) for a package name
+  const outDir = resolve(outDirGiven)
   rmSync(outDir, { recursive: true, force: true })
   mkdirSync(outDir, { recursive: true })
   compileEsm(outDir)
