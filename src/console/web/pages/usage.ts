@@ -38,7 +38,7 @@ function usageRow(r: UsageRow): HTMLTableRowElement {
   return h(
     'tr',
     {},
-    h('td', {}, r.grant_name),
+    r.grant_name ? h('td', {}, r.grant_name) : h('td', { title: 'refused before any grant matched' }, '—'),
     h('td', { class: 'subject' }, h('a', { href: filterHref({ subject: r.subject }) }, r.subject)),
     h('td', { class: 'num' }, r.allowed),
     h('td', { class: 'num' }, r.denied),
