@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { copyFileSync, writeFileSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
@@ -21,12 +22,16 @@ import {
 } from './fixtures/broker.js'
 import { ARTIFACTS, launchChromium } from './fixtures/chromium.js'
 import { startTestConsole, unexpectedConsoleErrors } from './fixtures/console.js'
-import { eventually } from './fixtures/net.js'
+import { eventually, freePort } from './fixtures/net.js'
 import type { CertFiles } from './fixtures/pki.js'
 import { RecordingUpstream } from './fixtures/recording_upstream.js'
 import { TcpFaultProxy } from './fixtures/tcp_proxy.js'
+import { WebhookReceiver } from './fixtures/webhook_receiver.js'
 
+/** The sinks' HMAC key: the secret file's text (the broker signs with the text, not decoded bytes) */
+const ALERT_KEY = randomBytes(32).toString('hex')
 const HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+const HOSTILE_SUBJECT = `spiffe://example.org/${HOSTILE}`
 /** A route name as the proxy records it (the raw path segment: no spaces or quotes survive a URL). */
 const HOSTILE_ROUTE = '<script>window.__pwned=3<script><b>bold<b>'
 
@@ -38,6 +43,8 @@ describe('keybroker console in Chromium', function () {
   this.timeout(300_000)
   let t: TestBroker
   let upstream: RecordingUpstream
+  let receiver: WebhookReceiver
+  let deadPort = 0
   let grpcProxy: TcpFaultProxy
   let consoleServer: RunningConsole
   let browser: Browser
@@ -81,7 +88,17 @@ describe('keybroker console in Chromium', function () {
       configYaml: (dir, pki) => {
         const secretsFile = join(dir, 'secrets.json')
         writeFileSync(secretsFile, JSON.stringify({ api_key: 'sk_test_console_0123456789' }), { mode: 0o600 })
+        const hmacFile = join(dir, 'alert-hmac')
+        writeFileSync(hmacFile, `${ALERT_KEY}\n`, { mode: 0o600 })
+        // two sinks: one that takes every alert, one nobody listens on (its alerts end up failed)
         return `${serverConfigYaml(dir, pki)}admins: ["${ADMIN}"]
+alerts:
+  evaluate_every: 1s
+  sinks:
+    - { name: soc, url: "${receiver.url}", secret_file: ${hmacFile}, initial_backoff: 1s, max_backoff: 2s }
+    - { name: pager, url: "http://127.0.0.1:${deadPort}/hook", secret_file: ${hmacFile}, timeout: 1s, initial_backoff: 1s, max_backoff: 1s, give_up_after: 2s }
+  rules:
+    denial_burst: { count: 2, window: 1m }
 providers:
   local: { type: file, path: ${secretsFile} }
 secrets:
@@ -100,6 +117,8 @@ grants:
 `
       },
       beforeConfig: async (pki) => {
+        receiver = await WebhookReceiver.start(Buffer.from(ALERT_KEY))
+        deadPort = await freePort()
         upstream = await new RecordingUpstream({
           certPem: pki.server.certPem,
           keyPem: pki.server.keyPem,
@@ -141,6 +160,17 @@ grants:
         .end()
     })
 
+    // mTLS SPIFFE IDs cannot carry markup, so two refusals of a hostile subject go into the log the
+    // way the broker writes them: the alert rules raise on them and the usage report counts them
+    for (let i = 0; i < 2; i++)
+      await t.broker.audit.append({
+        kind: 'issue',
+        decision: 'deny',
+        subject: HOSTILE_SUBJECT,
+        audience: 'payments-api',
+        reason: 'console test: a hostile subject',
+      })
+
     operatorRpcs = await unary<object, unknown>(
       t.adminClient(admin),
       'ListSigningKeys',
@@ -173,6 +203,7 @@ grants:
     await dispatcher?.close()
     await t?.close()
     await upstream?.close()
+    await receiver?.close()
   })
 
   afterEach(() => {
@@ -422,12 +453,88 @@ grants:
       .waitFor({ timeout: 60_000 })
   })
 
+  it('alerts: rows with rule, subject, time, delivery state and attempts; markup in a subject stays text', async () => {
+    await go('#/alerts')
+    // soc takes the alert; pager never answers, so its copy is retried and then given up
+    const failed = page.locator('table.alerts tbody tr', { hasText: 'pager' }).filter({ hasText: 'failed' })
+    const delivered = page
+      .locator('table.alerts tbody tr', { hasText: 'soc' })
+      .filter({ hasText: 'delivered' })
+    // the page refreshes itself while deliveries move on
+    await failed.first().waitFor({ timeout: 60_000 })
+    await delivered.first().waitFor({ timeout: 60_000 })
+    const rows = await page.$$eval('table.alerts tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+    )
+    const hostile = rows.filter((r) => r[2] === HOSTILE_SUBJECT)
+    expect(hostile.length, JSON.stringify(rows)).to.be.at.least(1)
+    expect(hostile[0]![1]).to.equal('denial_burst')
+    expect(hostile[0]![0]).to.match(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/)
+    const billingRows = rows.filter((r) => r[2] === BILLING && r[1] === 'denial_burst')
+    expect(billingRows.map((r) => r[4]).sort()).to.deep.equal(['pager', 'soc'])
+    const pager = rows.find((r) => r[4] === 'pager' && r[5]!.startsWith('failed'))!
+    expect(Number(pager[6])).to.be.at.least(1)
+    expect(pager[5]).to.match(/failed.+/) // the sink's error is shown with it
+    expect(receiver.events('denial_burst').length).to.be.at.least(2)
+    expect(await page.locator('main script, main img').count()).to.equal(0)
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).to.equal(undefined)
+    await shot('alerts')
+
+    // the state select narrows the list through the address
+    await page.getByLabel('Delivery state').selectOption('failed')
+    await page.waitForFunction(() => location.hash === '#/alerts?state=failed')
+    await page.locator('table.alerts tbody tr').first().waitFor({ timeout: 30_000 })
+    const states = await page.$$eval('table.alerts tbody .badge', (els) => els.map((e) => e.textContent))
+    expect(new Set(states)).to.deep.equal(new Set(['failed']))
+  })
+
+  it('usage: per grant and subject over a window, the unused list, markup in a subject stays text', async () => {
+    await go('#/usage')
+    expect(await page.getByLabel('Window').inputValue()).to.equal('30d')
+    expect(await page.getByLabel('Unused for').inputValue()).to.equal('90d')
+    // the selects reload the page through the address
+    await page.getByLabel('Window').selectOption('1h')
+    await page.waitForFunction(() => location.hash === '#/usage?since=1h&unused_for=90d')
+    await page.getByLabel('Unused for').selectOption('1d')
+    await page.waitForFunction(() => location.hash === '#/usage?since=1h&unused_for=1d')
+    await page.locator('table.usage tbody tr').first().waitFor({ timeout: 30_000 })
+    const rows = await page.$$eval('table.usage tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+    )
+    const billingRow = rows.find((r) => r[0] === 'billing' && r[1] === BILLING)
+    expect(billingRow, JSON.stringify(rows)).to.not.equal(undefined)
+    expect(Number(billingRow![2])).to.be.at.least(5) // allowed
+    // refusals no grant allowed are counted under no grant
+    const billingDenied = rows.filter((r) => r[1] === BILLING).reduce((n, r) => n + Number(r[3]), 0)
+    expect(billingDenied).to.be.at.least(2)
+    expect(billingRow![4]).to.match(/^\d{4}-/) // last used
+    expect(Number(billingRow![5])).to.be.at.least(1) // distinct peers
+    const hostile = rows.find((r) => r[1] === HOSTILE_SUBJECT)
+    expect(hostile, JSON.stringify(rows)).to.deep.equal([
+      '—',
+      HOSTILE_SUBJECT,
+      '0',
+      '2',
+      hostile![4],
+      '0',
+      '0',
+    ])
+    expect(await page.locator('main script, main img').count()).to.equal(0)
+    // every configured grant and secret was used in the last day
+    await page.locator('.msg-ok', { hasText: 'Every grant and secret was used' }).waitFor()
+    await shot('usage')
+
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).to.equal(undefined)
+  })
+
   it('is usable at 390 px: no page-wide horizontal scrolling; keyboard reaches the navigation', async () => {
     await page.setViewportSize({ width: 390, height: 844 })
     for (const [hash, name] of [
       ['#/overview', 'overview-390'],
       ['#/exchanges', 'exchanges-390'],
       ['#/tokens', 'tokens-390'],
+      ['#/alerts', 'alerts-390'],
+      ['#/usage', 'usage-390'],
     ] as const) {
       await go(hash)
       await page.locator('main h1').waitFor()

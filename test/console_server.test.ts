@@ -4,14 +4,16 @@ import { expect } from 'chai'
 import { DECISIONS, EXCHANGE_KINDS } from '../src/audit/record.js'
 import { buildConsoleWeb } from '../src/console/build_web.js'
 import { ConsoleStartError, type RunningConsole } from '../src/console/server.js'
+import type { IssueTokenResponse__Output } from '../src/generated/keybroker/v1/IssueTokenResponse.js'
 import { issueTokens } from './fixtures/admin.js'
-import { ADMIN, BILLING, REPO_ROOT, runCli, TestBroker } from './fixtures/broker.js'
+import { ADMIN, BILLING, expectGrpcError, REPO_ROOT, runCli, TestBroker, unary } from './fixtures/broker.js'
 import {
   consoleLogin,
   consoleRequest,
   startTestConsole,
   unexpectedConsoleErrors,
 } from './fixtures/console.js'
+import { eventually } from './fixtures/net.js'
 import type { CertFiles } from './fixtures/pki.js'
 
 const WEB_SRC = join(REPO_ROOT, 'src/console/web')
@@ -25,7 +27,10 @@ describe('keybroker console: the local server (sessions, CSRF, Host, headers, ad
 
   before(async () => {
     await buildConsoleWeb()
-    t = await TestBroker.start()
+    // a rule with no sink: the alerts it raises are kept as `recorded`
+    t = await TestBroker.start({
+      extraYaml: 'alerts:\n  evaluate_every: 1s\n  rules:\n    denial_burst: { count: 2, window: 1m }\n',
+    })
     admin = await t.pki.spiffe('admin', ADMIN)
     billing = await t.pki.spiffe('billing', BILLING)
     await issueTokens(t, billing, 2)
@@ -45,9 +50,11 @@ describe('keybroker console: the local server (sessions, CSRF, Host, headers, ad
     for (const headers of [{}, { cookie: `kb_console_${running.port}=not-a-session` }] as Array<
       Record<string, string>
     >) {
-      const api = await consoleRequest(running.port, '/api/exchanges', { headers })
-      expect(api.status).to.equal(401)
-      expect(api.body).to.not.contain(BILLING)
+      for (const path of ['/api/exchanges', '/api/alerts', '/api/usage?since=1h&unused_for=1d']) {
+        const api = await consoleRequest(running.port, path, { headers })
+        expect(api.status, path).to.equal(401)
+        expect(api.body).to.not.contain(BILLING)
+      }
       const page = await consoleRequest(running.port, '/', { headers })
       expect(page.status).to.equal(401)
       expect(page.body).to.contain('keybroker console')
@@ -177,6 +184,81 @@ describe('keybroker console: the local server (sessions, CSRF, Host, headers, ad
       })
       expect(garbage.status).to.equal(400)
       expect(JSON.parse(garbage.body).error).to.contain('is not a time')
+    })
+
+    it('alerts: ListAlerts rows from the broker (rule, subject, delivery state); a bad state is a 400 naming it', async () => {
+      const issue = unary<object, IssueTokenResponse__Output>(t.brokerClient(billing), 'IssueToken')
+      for (let i = 0; i < 2; i++)
+        await expectGrpcError(issue({ audience: 'nobody-api', scopes: ['payments:read'] }))
+      const get = (path: string) => consoleRequest(again.port, path, { headers: { cookie: session.cookie } })
+      let alerts: Array<{
+        rule: string
+        subject: string
+        state: string
+        attempts: number
+        created_at: number
+      }> = []
+      await eventually(
+        async () => {
+          const res = await get('/api/alerts')
+          expect(res.status, res.body).to.equal(200)
+          alerts = (JSON.parse(res.body) as { alerts: typeof alerts }).alerts
+          return alerts.some((a) => a.rule === 'denial_burst' && a.subject === BILLING)
+        },
+        20_000,
+        'the denial_burst alert',
+      )
+      const burst = alerts.find((a) => a.rule === 'denial_burst' && a.subject === BILLING)!
+      expect(burst.state).to.equal('recorded')
+      expect(Number(burst.created_at)).to.be.closeTo(Date.now() / 1000, 120)
+
+      const recorded = await get('/api/alerts?state=recorded&limit=5')
+      expect(JSON.parse(recorded.body).alerts.length).to.be.greaterThan(0)
+      const none = await get('/api/alerts?state=delivered')
+      expect(JSON.parse(none.body).alerts).to.deep.equal([])
+      const bad = await get('/api/alerts?state=lost')
+      expect(bad.status).to.equal(400)
+      expect(JSON.parse(bad.body).error).to.contain(
+        '"lost" is not one of pending, delivered, failed, recorded',
+      )
+      const tooMany = await get('/api/alerts?limit=5000')
+      expect(tooMany.status).to.equal(400)
+    })
+
+    it('usage: GetUsage rows per grant and subject, and the unused list; a bad duration is a 400', async () => {
+      const get = (path: string) => consoleRequest(again.port, path, { headers: { cookie: session.cookie } })
+      const res = await get('/api/usage?since=1h&unused_for=1d')
+      expect(res.status, res.body).to.equal(200)
+      const usage = JSON.parse(res.body) as {
+        since: number
+        rows: Array<{
+          grant_name: string
+          subject: string
+          allowed: number
+          denied: number
+          live_tokens: number
+        }>
+        unused: Array<{ kind: string; name: string }>
+      }
+      expect(Number(usage.since)).to.be.closeTo(Date.now() / 1000 - 3600, 120)
+      const billingRow = usage.rows.find((r) => r.grant_name === 'billing' && r.subject === BILLING)
+      expect(billingRow, res.body).to.not.equal(undefined)
+      expect(Number(billingRow!.allowed)).to.be.at.least(2)
+      expect(Number(billingRow!.live_tokens)).to.be.at.least(1)
+      // nobody in this test used the agents grant
+      expect(usage.unused.map((u) => `${u.kind} ${u.name}`)).to.include('grant agents')
+      expect(usage.unused.map((u) => u.name)).to.not.include('billing')
+
+      const bad = await get('/api/usage?unused_for=soon')
+      expect(bad.status).to.equal(400)
+      expect(JSON.parse(bad.body).error).to.contain('unused_for: "soon" is not a duration')
+      // GET only: a report is never a write
+      const post = await consoleRequest(again.port, '/api/usage', {
+        method: 'POST',
+        headers: { cookie: session.cookie, 'content-type': 'application/json', 'x-csrf-token': session.csrf },
+        body: '{}',
+      })
+      expect(post.status).to.equal(405)
     })
 
     it('the live tail streams a new exchange as a server-sent event', async () => {

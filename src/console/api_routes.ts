@@ -128,6 +128,11 @@ const GET: Record<string, Handler> = {
   '/api/keys': async ({ api }) => api.call('ListSigningKeys', {}),
   '/api/approvals': async ({ api, query }) =>
     api.call('ListApprovals', { state: query.get('state') ?? '', limit: limitFrom(query, 100, 500) }),
+  // read-only reports; the broker checks the state and the durations and answers 400 with its reason
+  '/api/alerts': async ({ api, query }) =>
+    api.call('ListAlerts', { state: query.get('state') ?? '', limit: limitFrom(query, 100, 1000) }),
+  '/api/usage': async ({ api, query }) =>
+    api.call('GetUsage', { since: query.get('since') ?? '', unused_for: query.get('unused_for') ?? '' }),
 }
 
 const POST: Record<string, Handler> = {

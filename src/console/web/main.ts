@@ -1,6 +1,7 @@
 import { ConnectionBanner } from './connection.js'
 import { h, message, replace } from './dom.js'
 import type { Page, PageContext } from './page.js'
+import { alertsPage } from './pages/alerts.js'
 import { approvalsPage } from './pages/approvals.js'
 import { exchangeDetailPage } from './pages/exchange_detail.js'
 import { exchangesPage } from './pages/exchanges.js'
@@ -8,11 +9,9 @@ import { integrityPage } from './pages/integrity.js'
 import { keysPage } from './pages/keys.js'
 import { overviewPage } from './pages/overview.js'
 import { tokensPage } from './pages/tokens.js'
+import { usagePage } from './pages/usage.js'
 
-/**
- * The navigation. Alerts and usage pages (issue 15's ListAlerts, GetUsage) get an entry here and a
- * route below when they land.
- */
+/** The navigation (every entry also has a route below). */
 const NAV: Array<{ route: string; label: string }> = [
   { route: 'overview', label: 'Overview' },
   { route: 'exchanges', label: 'Exchanges' },
@@ -20,6 +19,8 @@ const NAV: Array<{ route: string; label: string }> = [
   { route: 'keys', label: 'Keys' },
   { route: 'integrity', label: 'Integrity' },
   { route: 'approvals', label: 'Approvals' },
+  { route: 'alerts', label: 'Alerts' },
+  { route: 'usage', label: 'Usage' },
 ]
 
 const ROUTES: Record<string, Page> = {
@@ -30,6 +31,8 @@ const ROUTES: Record<string, Page> = {
   keys: keysPage,
   integrity: integrityPage,
   approvals: approvalsPage,
+  alerts: alertsPage,
+  usage: usagePage,
 }
 
 const main = document.getElementById('main') as HTMLElement

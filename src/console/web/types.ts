@@ -95,6 +95,43 @@ export interface Approval {
   expires_at: number
 }
 
+export interface Alert {
+  id: string
+  rule: string
+  subject: string
+  sink: string
+  /** pending | delivered | failed | recorded (no sink configured) */
+  state: string
+  attempts: number
+  last_error: string
+  created_at: number
+  delivered_at: number
+  exchange_ids: string[]
+  summary: string
+}
+
+export interface UsageRow {
+  grant_name: string
+  subject: string
+  allowed: number
+  denied: number
+  last_used: number
+  distinct_peers: number
+  live_tokens: number
+}
+
+export interface UnusedItem {
+  kind: string
+  name: string
+  last_used: number
+}
+
+export interface Usage {
+  rows: UsageRow[]
+  unused: UnusedItem[]
+  since: number
+}
+
 // the broker's lists (src/audit/record.ts); test/console_server.test.ts checks they stay equal
 export const KINDS: readonly string[] = [
   'issue',
