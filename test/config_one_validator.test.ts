@@ -102,10 +102,11 @@ describe('config: config check and serve accept exactly the same configs', funct
     if (config.tls)
       config.tls = { cert_file: pki.server.cert, key_file: pki.server.key, client_ca_files: [pki.caFile] }
     // the database onto this machine: storage.path (or the deprecated audit.path an example may still use)
+    // (a PostgreSQL example is moved onto this machine's SQLite: its server is not reachable here;
+    // its password and CA files are checked in the "as shipped" case)
     const storage = config.storage as Yaml | undefined
-    if (storage?.driver === 'postgres') {
-      // a PostgreSQL example stays as written: its URL is checked, not connected to here
-    } else if (storage) config.storage = { ...storage, path: join(d, 'keybroker.db') }
+    if (storage?.driver === 'postgres') config.storage = { path: join(d, 'keybroker.db') }
+    else if (storage) config.storage = { ...storage, path: join(d, 'keybroker.db') }
     else config.audit = { ...(config.audit as Yaml), path: join(d, 'keybroker.db') }
     config.keys = { ...(config.keys as Yaml), kek_file: join(d, 'kek') }
     for (const issuer of ((config.trust as Yaml | undefined)?.oidc as Yaml[] | undefined) ?? [])

@@ -27,10 +27,14 @@ export function checkConfigFiles(config: BrokerConfig): string[] {
     for (const [i, file] of config.tls.client_ca_files.entries()) caBundle(`tls.client_ca_files[${i}]`, file)
   }
   // The KEK and the database are created on first start: the file or, failing that, its folder must do.
-  for (const [key, path] of [
-    ['keys.kek_file', config.keys.kek_file],
-    ['audit.path', config.audit.path],
-  ] as const) {
+  const created: Array<readonly [string, string]> = [['keys.kek_file', config.keys.kek_file]]
+  if (config.storage.driver === 'sqlite') created.push(['storage.path', config.storage.path])
+  else {
+    // PostgreSQL: the password and CA files are read at start, exactly as serve reads them
+    if (config.storage.password_file) readable('storage.password_file', config.storage.password_file)
+    if (config.storage.tls) caBundle('storage.tls.ca_file', config.storage.tls.ca_file)
+  }
+  for (const [key, path] of created) {
     if (path === ':memory:') continue
     if (exists(path)) readable(key, path)
     else {
