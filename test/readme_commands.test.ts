@@ -83,6 +83,7 @@ describe('README: the shell commands run as written against the dev broker', fun
       }
       ran.push(text)
       const result = await runInDevFolder(text)
+      if (process.env.README_TEST_VERBOSE) console.log(result.stdout.replace(/^/gm, '        | '))
       checkResult(dir, command, result)
     })
   }
@@ -147,6 +148,7 @@ describe('README: the shell commands run as written against the dev broker', fun
 })
 
 const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/
+const TIMESTAMP = /^\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)/
 const JWT = /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/
 
 /** Exit code as the README says, no private key anywhere, no empty token where one is expected. */
@@ -178,6 +180,15 @@ function checkResult(
     const redirect = / > (\S+)$/.exec(command.text)?.[1]
     const printed = redirect ? readFileSync(redirect.replace('/tmp/', `${dir}/`), 'utf8') : result.stdout
     expect(printed.trim(), context).to.match(JWT)
+  }
+  // the README's example audit lines after a command: the same lines once times and ids are masked
+  const masked = (text: string) =>
+    text
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(TIMESTAMP, 'TIME').replace(/\b(jti|id)=\S+/g, '$1=…'))
+  if (command.output.length > 0 && TIMESTAMP.test(command.output[0] ?? '')) {
+    expect(masked(result.stdout), context).to.deep.equal(masked(command.output.join('\n')))
   }
   // the README's example JSON after a command: same fields, same values except ids and elisions
   const shown = command.output[0]?.replace(/ HTTP \d+$/, '')
