@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { signingKeyRows } from '../../audit/checkpoint/index.js'
 import { loadConfig } from '../../config/index.js'
 import { storageOptions } from '../../server/storage_wiring.js'
 import { CopyRefused, copyStorage } from '../../storage/copy.js'
@@ -64,7 +65,7 @@ export function registerStorageCommands(program: Command): void {
           db.meta.get(),
           db.reader.heads(),
           db.reader.count(),
-          db.keys.list(),
+          signingKeyRows(db.keys).list(),
         ])
         const live = keys.filter((k) => k.retired_at === null).length
         process.stdout.write(
