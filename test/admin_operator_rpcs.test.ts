@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import { expect } from 'chai'
 import { BrokerClient, type BrokerToken } from 'keybroker/client'
@@ -11,6 +9,7 @@ import type { ListSigningKeysResponse__Output } from '../src/generated/keybroker
 import type { RetireSigningKeyResponse__Output } from '../src/generated/keybroker/v1/RetireSigningKeyResponse.js'
 import { ADMIN, AGENT, expectGrpcError, serverConfigYaml, TestBroker, unary } from './fixtures/broker.js'
 import type { CertFiles } from './fixtures/pki.js'
+import { chargesRouteYaml } from './fixtures/proxy_route.js'
 import { RecordingUpstream } from './fixtures/recording_upstream.js'
 import { append } from './storage_conformance/harness.js'
 
@@ -32,15 +31,7 @@ describe('Admin operator RPCs: keys, revocations, stats, export', function () {
     let upstreamUrl = ''
     t = await TestBroker.start({
       configYaml: (dir, pki) => {
-        const secretsFile = join(dir, 'secrets.json')
-        writeFileSync(secretsFile, JSON.stringify({ api_key: KEY }), { mode: 0o600 })
-        return `${serverConfigYaml(dir, pki)}providers:
-  local: { type: file, path: ${secretsFile} }
-secrets:
-  charges-key: { provider: local, field: api_key }
-routes:
-  charges: { upstream: "${upstreamUrl}/api", secret: charges-key, ca_file: ${pki.caFile} }
-admins:
+        return `${serverConfigYaml(dir, pki)}${chargesRouteYaml(dir, pki, KEY, upstreamUrl)}admins:
   - "${ADMIN}"
   - { spiffe_id: "${AUDITOR}", role: auditor }
 grants:

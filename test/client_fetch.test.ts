@@ -7,6 +7,7 @@ import { decodeJwt } from 'jose'
 import { BrokerClient } from 'keybroker/client'
 import { AGENT, REPO_ROOT, serverConfigYaml, TestBroker } from './fixtures/broker.js'
 import type { CertFiles } from './fixtures/pki.js'
+import { chargesRouteYaml } from './fixtures/proxy_route.js'
 import { RecordingUpstream } from './fixtures/recording_upstream.js'
 
 const run = promisify(execFile)
@@ -27,15 +28,7 @@ describe('BrokerClient.fetch and proxyFetch: HTTPS with the client’s CA', () =
     let upstreamUrl = ''
     t = await TestBroker.start({
       configYaml: (dir, pki) => {
-        const secretsFile = join(dir, 'secrets.json')
-        writeFileSync(secretsFile, JSON.stringify({ api_key: KEY }), { mode: 0o600 })
-        return `${serverConfigYaml(dir, pki)}providers:
-  local: { type: file, path: ${secretsFile} }
-secrets:
-  charges-key: { provider: local, field: api_key }
-routes:
-  charges: { upstream: "${upstreamUrl}/api", secret: charges-key, ca_file: ${pki.caFile} }
-grants:
+        return `${serverConfigYaml(dir, pki)}${chargesRouteYaml(dir, pki, KEY, upstreamUrl)}grants:
   - name: agents
     match: { spiffe_id: "spiffe://example.org/ns/agents/*" }
     tokens:

@@ -1,11 +1,10 @@
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { expect } from 'chai'
 import { BrokerClient, type BrokerToken } from 'keybroker/client'
 import { Agent, request } from 'undici'
 import { sample, scrapeMetrics } from './fixtures/admin.js'
 import { AGENT, serverConfigYaml, TestBroker } from './fixtures/broker.js'
 import type { CertFiles } from './fixtures/pki.js'
+import { chargesRouteYaml } from './fixtures/proxy_route.js'
 import { RecordingUpstream } from './fixtures/recording_upstream.js'
 
 // `$&` and `$$` would be rewritten by a naive String.replace template: the key must arrive byte for byte.
@@ -27,15 +26,7 @@ describe('delegation through the injection proxy', () => {
     let upstreamUrl = ''
     t = await TestBroker.start({
       configYaml: (dir, pki) => {
-        const secretsFile = join(dir, 'secrets.json')
-        writeFileSync(secretsFile, JSON.stringify({ api_key: KEY }), { mode: 0o600 })
-        return `${serverConfigYaml(dir, pki)}providers:
-  local: { type: file, path: ${secretsFile} }
-secrets:
-  charges-key: { provider: local, field: api_key }
-routes:
-  charges: { upstream: "${upstreamUrl}/api", secret: charges-key, ca_file: ${pki.caFile} }
-grants:
+        return `${serverConfigYaml(dir, pki)}${chargesRouteYaml(dir, pki, KEY, upstreamUrl)}grants:
   - name: agents
     match: { spiffe_id: "spiffe://example.org/ns/agents/*" }
     tokens:
