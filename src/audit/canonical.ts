@@ -17,55 +17,39 @@ export const CANONICAL_FORM = 2
 
 export const GENESIS_HASH = '0'.repeat(64)
 
+/** The form-1 columns, in order: every form hashes them (form 2 wraps them, see above). */
+function formOneColumns(row: ExchangeRow): unknown[] {
+  return [
+    row.seq,
+    row.id,
+    row.ts,
+    row.kind,
+    row.subject,
+    row.auth_method,
+    row.issuer,
+    row.peer,
+    row.cert_thumbprint,
+    row.audience,
+    row.scopes,
+    row.ttl,
+    row.secret_name,
+    row.route,
+    row.decision,
+    row.reason,
+    row.token_id,
+    row.expires_at,
+    row.latency_us,
+    row.detail,
+  ]
+}
+
 export function canonicalRow(row: ExchangeRow): string {
-  if (row.form === 1) {
-    return JSON.stringify([
-      row.seq,
-      row.id,
-      row.ts,
-      row.kind,
-      row.subject,
-      row.auth_method,
-      row.issuer,
-      row.peer,
-      row.cert_thumbprint,
-      row.audience,
-      row.scopes,
-      row.ttl,
-      row.secret_name,
-      row.route,
-      row.decision,
-      row.reason,
-      row.token_id,
-      row.expires_at,
-      row.latency_us,
-      row.detail,
-    ])
-  }
+  if (row.form === 1) return JSON.stringify(formOneColumns(row))
   if (row.form === 2) {
     return JSON.stringify([
       2,
       row.node_id,
-      row.seq,
-      row.id,
-      row.ts,
-      row.kind,
-      row.subject,
-      row.auth_method,
-      row.issuer,
-      row.peer,
-      row.cert_thumbprint,
-      row.audience,
-      row.scopes,
-      row.ttl,
-      row.secret_name,
-      row.route,
-      row.decision,
-      row.reason,
-      row.token_id,
-      row.expires_at,
-      row.latency_us,
-      row.detail,
+      ...formOneColumns(row),
       row.run_id,
       row.tool_call_id,
       row.approval_id,
