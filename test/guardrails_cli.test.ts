@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import { expect } from 'chai'
 import { decodeJwt } from 'jose'
@@ -17,19 +15,12 @@ import {
 } from './fixtures/broker.js'
 import { eventually } from './fixtures/net.js'
 import type { CertFiles } from './fixtures/pki.js'
+import { chargesRouteYaml } from './fixtures/proxy_route.js'
 
 function configYaml(dir: string, pki: TestBroker['pki']): string {
-  const secretsFile = join(dir, 'secrets.json')
-  writeFileSync(secretsFile, JSON.stringify({ api_key: 'sk_test_never_sent' }), { mode: 0o600 })
   // the route's upstream is never contacted: budgets are checked at issuance and in storage here
   return `${serverConfigYaml(dir, pki)}admins: ["${ADMIN}"]
-providers:
-  local: { type: file, path: ${secretsFile} }
-secrets:
-  charges-key: { provider: local, field: api_key }
-routes:
-  charges: { upstream: "https://127.0.0.1:9/api", secret: charges-key }
-grants:
+${chargesRouteYaml(dir, pki, 'sk_test_never_sent', 'https://127.0.0.1:9')}grants:
   - name: agents
     match: { spiffe_id: "spiffe://example.org/ns/agents/*" }
     tokens:

@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import type * as grpc from '@grpc/grpc-js'
 import { expect } from 'chai'
 import { decodeJwt, type JWTPayload } from 'jose'
@@ -12,6 +10,7 @@ import type { IssueTokenResponse__Output } from '../src/generated/keybroker/v1/I
 import { certificateThumbprint } from '../src/identity/mtls.js'
 import { ADMIN, AGENT, expectGrpcError, serverConfigYaml, TestBroker, unary } from './fixtures/broker.js'
 import type { CertFiles } from './fixtures/pki.js'
+import { chargesRouteYaml } from './fixtures/proxy_route.js'
 
 const ISSUER = 'https://keybroker.test'
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -21,17 +20,9 @@ const DROPPER = 'spiffe://example.org/ns/sensitive/sa/dropper'
 const BLOCKED = 'spiffe://example.org/ns/agents/sa/blocked-one'
 
 function configYaml(dir: string, pki: TestBroker['pki']): string {
-  const secretsFile = join(dir, 'secrets.json')
-  writeFileSync(secretsFile, JSON.stringify({ api_key: 'sk_test_never_sent' }), { mode: 0o600 })
   // the route's upstream is never contacted: these tests stop at the token endpoint
   return `${serverConfigYaml(dir, pki)}admins: ["${ADMIN}"]
-providers:
-  local: { type: file, path: ${secretsFile} }
-secrets:
-  charges-key: { provider: local, field: api_key }
-routes:
-  charges: { upstream: "https://127.0.0.1:9/api", secret: charges-key }
-grants:
+${chargesRouteYaml(dir, pki, 'sk_test_never_sent', 'https://127.0.0.1:9')}grants:
   - name: agents
     match: { spiffe_id: "spiffe://example.org/ns/agents/*" }
     tokens:
